@@ -1,0 +1,217 @@
+<#
+.SYNOPSIS
+  Builds, tests and benchmarks XDitNative. Run with the pinned PowerShell from the tool manifest:
+    dotnet tool restore && dotnet pwsh -NoProfile -File build.ps1 <task> [options]
+
+.DESCRIPTION
+  Tasks:
+    build     native library (CMake) + managed solution
+    test      build with CUDA ON and warnings as errors, then every test group; prints a closing line
+              "N passed, N failed, N skipped"
+    bench     build, then the BenchmarkDotNet kernel benchmarks; BenchmarkDotNet's arguments go in one
+              string: -BenchArgs '--filter *Gemm* --job short'
+    bindings  regenerate managed/XDit.Native/NativeMethods.g.cs from native/include/xdit/xdit.h
+    clean     remove every build output
+
+  Missing Debian packages are installed when running as root (the CUDA toolkit needs the
+  'contrib non-free' components, which are enabled for it); otherwise the script stops and prints
+  the exact apt-get command to run.
+
+.PARAMETER Cuda
+  AUTO (build the CUDA backend when nvcc is found), ON (required), OFF. Default: ON for test, AUTO
+  otherwise.
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Position = 0)]
+    [ValidateSet('build', 'test', 'bench', 'bindings', 'clean')]
+    [string]$Task = 'build',
+    [ValidateSet('AUTO', 'ON', 'OFF')]
+    [string]$Cuda,
+    [ValidateSet('Release', 'Debug')]
+    [string]$Configuration = 'Release',
+    [switch]$NoInstall,
+    [string]$BenchArgs = ''
+)
+
+$ErrorActionPreference = 'Stop'
+$PSNativeCommandUseErrorActionPreference = $true
+$PSStyle.OutputRendering = 'PlainText'
+Set-StrictMode -Version Latest
+
+$Root = $PSScriptRoot
+$NativeBuild = Join-Path $Root 'build/native'
+$NativeOut = Join-Path $Root 'artifacts/native/linux-x64'
+$Solution = Join-Path $Root 'XDitNative.sln'
+if (-not $Cuda) { $Cuda = if ($Task -eq 'test') { 'ON' } else { 'AUTO' } }
+$Timings = [System.Collections.Generic.List[object]]::new()
+
+function Invoke-Step([string]$Name, [scriptblock]$Body) {
+    Write-Host "==> $Name"
+    $watch = [System.Diagnostics.Stopwatch]::StartNew()
+    try { & $Body | Out-Host }
+    finally {
+        $Timings.Add([pscustomobject]@{ Step = $Name; Seconds = [math]::Round($watch.Elapsed.TotalSeconds, 1) })
+        Write-Host ("<== {0}: {1:N1} s" -f $Name, $watch.Elapsed.TotalSeconds)
+    }
+}
+
+function Write-Timings {
+    Write-Host ''
+    Write-Host 'Stage timings:'
+    foreach ($t in $Timings) { Write-Host ("  {0,-40} {1,8:N1} s" -f $t.Step, $t.Seconds) }
+}
+
+# ---- prerequisites --------------------------------------------------------------------------------
+
+function Test-DebianPackage([string]$Name) {
+    $PSNativeCommandUseErrorActionPreference = $false
+    $status = & dpkg-query -W -f='${Status}' $Name 2>$null
+    return $LASTEXITCODE -eq 0 -and $status -eq 'install ok installed'
+}
+
+function Enable-NonFreeComponents {
+    $deb822 = '/etc/apt/sources.list.d/debian.sources'
+    if (Test-Path $deb822) {
+        $text = Get-Content -Raw $deb822
+        $updated = $text -replace '(?m)^Components: main\s*$', 'Components: main contrib non-free non-free-firmware'
+        if ($updated -ne $text) { Set-Content -NoNewline -Path $deb822 -Value $updated }
+    }
+    elseif (Test-Path '/etc/apt/sources.list') {
+        $text = Get-Content -Raw '/etc/apt/sources.list'
+        $updated = $text -replace '(?m)^(deb\s+\S+\s+\S+\s+main)\s*$', '$1 contrib non-free non-free-firmware'
+        if ($updated -ne $text) { Set-Content -NoNewline -Path '/etc/apt/sources.list' -Value $updated }
+    }
+}
+
+# Installs what is missing (as root) or stops with the command that would.
+function Install-Packages([string[]]$Packages, [bool]$NeedsNonFree) {
+    $missing = @($Packages | Where-Object { -not (Test-DebianPackage $_) })
+    if ($missing.Count -eq 0) { return }
+    $command = "apt-get install -y --no-install-recommends $($missing -join ' ')"
+    $isRoot = (& id -u) -eq '0'
+    if ($NoInstall -or -not $isRoot) {
+        $hint = if ($NeedsNonFree) { " (the CUDA toolkit needs 'contrib non-free' enabled in /etc/apt/sources.list.d/debian.sources)" } else { '' }
+        throw "Missing Debian packages: $($missing -join ', '). Install them with: sudo apt-get update && sudo $command$hint"
+    }
+    Invoke-Step "install $($missing -join ' ')" {
+        if ($NeedsNonFree) { Enable-NonFreeComponents }
+        $env:DEBIAN_FRONTEND = 'noninteractive'
+        & apt-get update -qq
+        & apt-get install -y -qq --no-install-recommends @missing
+    }
+}
+
+function Install-Prerequisites([bool]$ForTests) {
+    $packages = @('cmake', 'g++')
+    $nonFree = $false
+    if ($Cuda -eq 'ON') { $packages += @('nvidia-cuda-toolkit', 'g++-11'); $nonFree = $true }
+    if ($ForTests) { $packages += @('libopenblas-dev', 'python3-clang-14', 'libclang-14-dev', 'libopenmpi-dev', 'openmpi-bin') }
+    Install-Packages $packages $nonFree
+}
+
+# ---- build ----------------------------------------------------------------------------------------
+
+function Build-Native([bool]$WarningsAsErrors) {
+    Invoke-Step 'native build (CMake)' {
+        $werror = if ($WarningsAsErrors) { 'ON' } else { 'OFF' }
+        & cmake -S $Root -B $NativeBuild -DCMAKE_BUILD_TYPE=Release "-DXDIT_CUDA=$Cuda" "-DXDIT_WARNINGS_AS_ERRORS=$werror"
+        & cmake --build $NativeBuild --parallel ([Environment]::ProcessorCount)
+        New-Item -ItemType Directory -Force -Path $NativeOut | Out-Null
+        Copy-Item (Join-Path $NativeBuild 'libxdit_native.so') $NativeOut -Force
+    }
+    if ($Cuda -eq 'ON') {
+        Invoke-Step 'check CUDA architectures (cuobjdump)' {
+            $elves = & cuobjdump --list-elf (Join-Path $NativeOut 'libxdit_native.so')
+            foreach ($arch in 'sm_80', 'sm_90') {
+                if (-not ($elves -match "\.$arch\.cubin")) { throw "libxdit_native.so carries no $arch kernels:`n$($elves -join "`n")" }
+            }
+            Write-Host "   kernels for sm_80 and sm_90: $(@($elves).Count) cubins"
+        }
+    }
+}
+
+function Build-Managed {
+    Invoke-Step 'managed build (dotnet)' {
+        & dotnet build $Solution -c $Configuration --nologo -v quiet
+    }
+}
+
+# ---- tests ----------------------------------------------------------------------------------------
+
+# Runs one test project, returns its pass/fail/skip counts from the TRX file.
+function Invoke-TestGroup([string]$Name, [string]$Project, [string]$Filter) {
+    $resultsDir = Join-Path $Root "TestResults/$Name"
+    if (Test-Path $resultsDir) { Remove-Item -Recurse -Force $resultsDir }
+    $arguments = @('test', $Project, '-c', $Configuration, '--no-build', '--nologo',
+        '--logger', "trx;LogFileName=$Name.trx", '--results-directory', $resultsDir)
+    if ($Filter) { $arguments += @('--filter', $Filter) }
+    Invoke-Step "tests: $Name" {
+        $PSNativeCommandUseErrorActionPreference = $false
+        & dotnet @arguments
+        $script:LastTestExit = $LASTEXITCODE
+    }
+    $exitCode = $script:LastTestExit
+    $trx = Get-ChildItem -Path $resultsDir -Filter '*.trx' -Recurse | Select-Object -First 1
+    if (-not $trx) { throw "tests: $Name produced no results file (dotnet test exit code $exitCode)" }
+    $counters = ([xml](Get-Content -Raw $trx.FullName)).TestRun.ResultSummary.Counters
+    $result = [pscustomobject]@{
+        Group   = $Name
+        Passed  = [int]$counters.passed
+        Failed  = [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted
+        Skipped = [int]$counters.total - [int]$counters.executed  # NUnit skips are "not executed"
+    }
+    if ($exitCode -ne 0 -and $result.Failed -eq 0) { $result.Failed = 1 } # a crash is a failure
+    return $result
+}
+
+function Invoke-Tests {
+    $groups = @(
+        Invoke-TestGroup 'unit' (Join-Path $Root 'tests/XDit.Tests/XDit.Tests.csproj') $null
+    )
+    Write-Timings
+    Write-Host ''
+    foreach ($g in $groups) { Write-Host ("  {0,-12} {1} passed, {2} failed, {3} skipped" -f $g.Group, $g.Passed, $g.Failed, $g.Skipped) }
+    $passed = ($groups | Measure-Object -Property Passed -Sum).Sum
+    $failed = ($groups | Measure-Object -Property Failed -Sum).Sum
+    $skipped = ($groups | Measure-Object -Property Skipped -Sum).Sum
+    Write-Host "$passed passed, $failed failed, $skipped skipped"
+    if ($failed -gt 0) { exit 1 }
+}
+
+# ---- tasks ----------------------------------------------------------------------------------------
+
+switch ($Task) {
+    'build' {
+        Install-Prerequisites $false
+        Build-Native $false
+        Build-Managed
+        Write-Timings
+    }
+    'test' {
+        Install-Prerequisites $true
+        Build-Native $true
+        Build-Managed
+        Invoke-Tests
+    }
+    'bench' {
+        Install-Prerequisites $false
+        Build-Native $false
+        Invoke-Step 'benchmarks' {
+            $arguments = @($BenchArgs -split '\s+' | Where-Object { $_ })
+            & dotnet run -c Release --project (Join-Path $Root 'bench/XDit.Bench/XDit.Bench.csproj') -- @arguments
+        }
+        Write-Timings
+    }
+    'bindings' {
+        & /usr/bin/python3 (Join-Path $Root 'bindings/generate.py')
+    }
+    'clean' {
+        foreach ($path in 'build', 'artifacts', 'TestResults', 'BenchmarkDotNet.Artifacts') {
+            $full = Join-Path $Root $path
+            if (Test-Path $full) { Remove-Item -Recurse -Force $full }
+        }
+        Get-ChildItem -Path (Join-Path $Root 'managed'), (Join-Path $Root 'tests'), (Join-Path $Root 'bench') -Directory -Recurse -Include 'bin', 'obj' |
+            Remove-Item -Recurse -Force
+    }
+}

@@ -1,0 +1,11 @@
+# Compiler warnings for the library's own sources (C++ and CUDA host code).
+function(xdit_set_warnings target)
+  set(cxx_warnings -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wno-unused-parameter)
+  if(XDIT_WARNINGS_AS_ERRORS)
+    list(APPEND cxx_warnings -Werror)
+  endif()
+  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:${cxx_warnings}>)
+  if(XDIT_WARNINGS_AS_ERRORS)
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings>)
+  endif()
+endfunction()

@@ -1,0 +1,205 @@
+/*
+ * xdit.h — the one public C ABI of libxdit_native.
+ *
+ * C99, no C++ types. Every entry point returns an xdit_status; on failure the message is kept in a
+ * thread-local string read by xdit_last_error(). Nothing here aborts the calling process.
+ *
+ * Tensors cross the boundary as a plain xdit_tensor descriptor (data pointer, dtype, rank, shape,
+ * strides in elements). The caller owns the memory (normally an xdit_buffer of the same context);
+ * kernels state which layouts they accept and reject the others with XDIT_STATUS_INVALID_ARGUMENT.
+ *
+ * All work issued on a context is ordered on that context's stream: an op returns once the work is
+ * enqueued (CPU contexts run it before returning). Copies to host memory synchronise.
+ *
+ * The managed bindings (managed/XDit.Native/NativeMethods.g.cs) are generated from this file by
+ * bindings/generate.py; regenerate them after every change.
+ */
+#ifndef XDIT_XDIT_H
+#define XDIT_XDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define XDIT_API __declspec(dllexport)
+#else
+#define XDIT_API __attribute__((visibility("default")))
+#endif
+
+/* Bumped on every change of a signature, struct or enum value below. */
+#define XDIT_ABI_VERSION 1
+
+/* The largest tensor rank a descriptor carries. */
+#define XDIT_MAX_RANK 6
+
+typedef enum xdit_status {
+    XDIT_STATUS_OK = 0,
+    XDIT_STATUS_INVALID_ARGUMENT = 1, /* bad shape, dtype, stride, null pointer or handle */
+    XDIT_STATUS_OUT_OF_MEMORY = 2,    /* host or device allocation failed */
+    XDIT_STATUS_UNSUPPORTED = 3,      /* valid request this build or backend cannot serve */
+    XDIT_STATUS_UNAVAILABLE = 4,      /* a device or optional library is not present */
+    XDIT_STATUS_DEVICE_ERROR = 5,     /* the CUDA runtime or a CUDA library reported an error */
+    XDIT_STATUS_TIMEOUT = 6,          /* a bounded wait expired */
+    XDIT_STATUS_INTERNAL = 7          /* a bug in this library: the message says where */
+} xdit_status;
+
+typedef enum xdit_dtype {
+    XDIT_DTYPE_F32 = 0,
+    XDIT_DTYPE_F16 = 1,
+    XDIT_DTYPE_BF16 = 2,
+    XDIT_DTYPE_I32 = 3,
+    XDIT_DTYPE_I64 = 4,
+    XDIT_DTYPE_BOOL = 5 /* one byte, 0 or 1 */
+} xdit_dtype;
+
+typedef enum xdit_device_kind {
+    XDIT_DEVICE_CPU = 0,
+    XDIT_DEVICE_CUDA = 1
+} xdit_device_kind;
+
+/* What a GEMM applies to each output element after adding the bias. */
+typedef enum xdit_epilogue {
+    XDIT_EPILOGUE_NONE = 0,
+    XDIT_EPILOGUE_GELU_TANH = 1, /* 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) */
+    XDIT_EPILOGUE_GELU_ERF = 2,  /* 0.5·x·(1 + erf(x/√2)) */
+    XDIT_EPILOGUE_SILU = 3       /* x·sigmoid(x) */
+} xdit_epilogue;
+
+/* Which GEMM a CPU context uses. */
+typedef enum xdit_cpu_gemm {
+    XDIT_CPU_GEMM_AUTO = 0,     /* OpenBLAS when it can be loaded, else the built-in kernel */
+    XDIT_CPU_GEMM_OPENBLAS = 1, /* OpenBLAS or an UNAVAILABLE error */
+    XDIT_CPU_GEMM_BUILTIN = 2   /* the built-in blocked kernel */
+} xdit_cpu_gemm;
+
+typedef enum xdit_binary_op {
+    XDIT_BINARY_ADD = 0,
+    XDIT_BINARY_MUL = 1
+} xdit_binary_op;
+
+/* A strided view of memory. Strides count elements, not bytes, and may be zero (broadcast) for
+ * inputs. A rank-0 descriptor is a scalar. Shape and stride entries at index >= rank are ignored. */
+typedef struct xdit_tensor {
+    void* data;
+    int32_t dtype; /* xdit_dtype */
+    int32_t rank;
+    int64_t shape[XDIT_MAX_RANK];
+    int64_t strides[XDIT_MAX_RANK];
+} xdit_tensor;
+
+/* How to create a context. Zero-initialised options mean: CPU, all hardware threads, automatic
+ * GEMM choice, no memory limit. */
+typedef struct xdit_context_options {
+    int32_t device_kind;  /* xdit_device_kind */
+    int32_t device_index; /* CUDA ordinal; 0 for the CPU */
+    int32_t num_threads;  /* CPU threads this context's kernels may use; 0 = every hardware thread */
+    int32_t cpu_gemm;     /* xdit_cpu_gemm */
+    uint64_t memory_limit_bytes; /* allocations that would hold more than this fail; 0 = no limit */
+} xdit_context_options;
+
+/* Byte counts of a context's caching allocator. */
+typedef struct xdit_allocator_stats {
+    uint64_t bytes_in_use;      /* held by live buffers */
+    uint64_t peak_bytes_in_use; /* the most ever held at once since creation or the last reset */
+    uint64_t bytes_cached;      /* freed by buffers, kept for reuse, not yet returned to the system */
+    uint64_t bytes_reserved;    /* in use + cached: what the context holds from the system */
+    uint64_t allocation_count;  /* buffers handed out since creation */
+    uint64_t cache_hit_count;   /* of those, served from the cache */
+} xdit_allocator_stats;
+
+/* What this build of the library carries and what it found on this machine. */
+typedef struct xdit_build_info {
+    uint32_t abi_version;
+    int32_t cuda_compiled;          /* 1 if the CUDA backend was compiled in */
+    int32_t cuda_runtime_version;   /* CUDART_VERSION the library was built with, 0 without CUDA */
+    int32_t cuda_device_count;      /* CUDA devices visible now (0 without GPU or driver) */
+    int32_t openblas_loaded;        /* 1 if libopenblas was found and is used for CPU GEMM */
+    int32_t hardware_threads;       /* logical CPUs of this machine */
+} xdit_build_info;
+
+/* Opaque handles. A buffer keeps its context alive: destroying a context that still has live
+ * buffers releases the caller's reference and the context is freed with its last buffer. */
+typedef struct xdit_context xdit_context;
+typedef struct xdit_buffer xdit_buffer;
+
+/* ---- library ---------------------------------------------------------------------------- */
+
+XDIT_API uint32_t xdit_abi_version(void);
+
+/* The message of the last failed call on this thread ("" if none). Owned by the library; valid
+ * until the next call on the same thread. */
+XDIT_API const char* xdit_last_error(void);
+
+XDIT_API xdit_status xdit_get_build_info(xdit_build_info* info);
+
+/* Sizes and field offsets of the structs above, as this compiler laid them out (layout tests). */
+XDIT_API xdit_status xdit_abi_struct_size(const char* struct_name, uint64_t* size);
+XDIT_API xdit_status xdit_abi_field_offset(const char* struct_name, const char* field_name, uint64_t* offset);
+
+/* ---- contexts --------------------------------------------------------------------------- */
+
+/* A context is one device with its stream, allocator and library handles. Creating a CUDA context
+ * on a machine without a usable device fails with XDIT_STATUS_UNAVAILABLE; asking for OpenBLAS where
+ * it cannot be loaded fails the same way. */
+XDIT_API xdit_status xdit_context_create(const xdit_context_options* options, xdit_context** out_context);
+XDIT_API xdit_status xdit_context_destroy(xdit_context* context);
+
+/* Waits until every piece of work issued on the context has finished. */
+XDIT_API xdit_status xdit_context_synchronize(xdit_context* context);
+
+/* The options the context runs with (num_threads resolved, cpu_gemm as chosen). */
+XDIT_API xdit_status xdit_context_get_options(xdit_context* context, xdit_context_options* options);
+XDIT_API xdit_status xdit_context_allocator_stats(xdit_context* context, xdit_allocator_stats* stats);
+
+/* Returns the allocator's cached blocks to the system (after synchronising). */
+XDIT_API xdit_status xdit_context_release_cached(xdit_context* context);
+
+/* Sets peak_bytes_in_use to the current bytes_in_use. */
+XDIT_API xdit_status xdit_context_reset_peak(xdit_context* context);
+
+/* ---- buffers ---------------------------------------------------------------------------- */
+
+/* Device (or host, for CPU contexts) memory from the context's caching allocator, aligned to 256
+ * bytes. Contents are undefined. A zero-byte buffer is valid and has a null data pointer. */
+XDIT_API xdit_status xdit_buffer_alloc(xdit_context* context, uint64_t bytes, xdit_buffer** out_buffer);
+XDIT_API xdit_status xdit_buffer_free(xdit_buffer* buffer);
+XDIT_API xdit_status xdit_buffer_data(xdit_buffer* buffer, void** out_data);
+XDIT_API xdit_status xdit_buffer_size(xdit_buffer* buffer, uint64_t* out_bytes);
+
+/* Byte copies between a buffer and host memory; ranges are checked against the buffer's size. */
+XDIT_API xdit_status xdit_buffer_write(xdit_buffer* buffer, uint64_t offset, const void* source, uint64_t bytes);
+XDIT_API xdit_status xdit_buffer_read(xdit_buffer* buffer, uint64_t offset, void* destination, uint64_t bytes);
+XDIT_API xdit_status xdit_buffer_memset(xdit_buffer* buffer, uint64_t offset, int32_t value, uint64_t bytes);
+
+/* ---- ops ---------------------------------------------------------------------------------- */
+
+/* out[...] = value, converted to out's dtype. Any strides. */
+XDIT_API xdit_status xdit_fill(xdit_context* context, const xdit_tensor* out, double value);
+
+/* out = src converted to out's dtype. Same shape; any strides on both sides (out must not
+ * overlap itself). Float types convert among themselves with round-to-nearest-even; integer types
+ * and bool among themselves and to float; float to integer is rejected. */
+XDIT_API xdit_status xdit_copy(xdit_context* context, const xdit_tensor* src, const xdit_tensor* out);
+
+/* out = a (op) b, elementwise in fp32, for f32/f16/bf16 of one dtype. Same shape (broadcast with
+ * zero strides in a or b); out may alias a or b exactly. */
+XDIT_API xdit_status xdit_binary(xdit_context* context, int32_t op, const xdit_tensor* a, const xdit_tensor* b,
+                                 const xdit_tensor* out);
+
+/* out = epilogue(a · bᵀ + bias), fp32 accumulation.
+ *   a [..., M, K], b [N, K] or [..., N, K] (same batch shape as a), bias [N] or NULL, out [..., M, N].
+ *   One dtype for all operands: f32, f16 or bf16.
+ *   The two inner dims of a and b may be row-major (unit last stride) or transposed (unit
+ *   second-last stride); out must be row-major in its inner dims. Batch dims take any strides. */
+XDIT_API xdit_status xdit_gemm(xdit_context* context, const xdit_tensor* a, const xdit_tensor* b,
+                               const xdit_tensor* bias, const xdit_tensor* out, int32_t epilogue);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* XDIT_XDIT_H */

@@ -1,0 +1,48 @@
+// The device-specific half of a context. The C entry points (api.cpp) validate every operand and
+// hand the backend checked descriptors; a backend only executes.
+#pragma once
+
+#include <memory>
+
+#include "allocator.h"
+#include "gemm_problem.h"
+#include "tensor_desc.h"
+
+namespace xdit {
+
+class Backend : public MemorySource {
+public:
+    // Byte copies between this device's memory and host memory, ordered on the context's stream;
+    // read() returns when the bytes have arrived.
+    virtual void write(void* device_destination, const void* host_source, size_t bytes) = 0;
+    virtual void read(void* host_destination, const void* device_source, size_t bytes) = 0;
+    virtual void memset(void* device_destination, int value, size_t bytes) = 0;
+    virtual void synchronize() = 0;
+
+    virtual void fill(const TensorDesc& out, double value) = 0;
+    virtual void copy(const TensorDesc& src, const TensorDesc& out) = 0;
+    virtual void binary(xdit_binary_op op, const TensorDesc& a, const TensorDesc& b, const TensorDesc& out) = 0;
+    virtual void gemm(const GemmProblem& problem) = 0;
+
+    // Lets backends take scratch memory from their context's allocator. Set once, before any op.
+    void attach_allocator(CachingAllocator* allocator) { allocator_ = allocator; }
+
+protected:
+    CachingAllocator& allocator() const { return *allocator_; }
+
+private:
+    CachingAllocator* allocator_ = nullptr;
+};
+
+// Backend factories. options are already checked for ranges; each factory throws a clear
+// xdit::Error when its device or library is missing.
+std::unique_ptr<Backend> create_cpu_backend(xdit_context_options& options);
+std::unique_ptr<Backend> create_cuda_backend(xdit_context_options& options);
+
+// CUDA devices visible to this process; 0 when the library was built without CUDA, or there is no
+// GPU or driver.
+int cuda_device_count();
+bool cuda_compiled();
+int cuda_runtime_version();
+
+}  // namespace xdit

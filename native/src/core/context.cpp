@@ -1,0 +1,35 @@
+#include "context.h"
+
+#include <string>
+
+#include "error.h"
+
+namespace xdit {
+
+Context::Context(const xdit_context_options& requested) : options_(requested) {
+    if (options_.num_threads < 0) invalid("num_threads must be >= 0, got " + std::to_string(options_.num_threads));
+    if (options_.device_index < 0) invalid("device_index must be >= 0, got " + std::to_string(options_.device_index));
+    if (options_.cpu_gemm < XDIT_CPU_GEMM_AUTO || options_.cpu_gemm > XDIT_CPU_GEMM_BUILTIN)
+        invalid("unknown cpu_gemm " + std::to_string(options_.cpu_gemm));
+    switch (options_.device_kind) {
+        case XDIT_DEVICE_CPU:
+            if (options_.device_index != 0) invalid("the CPU device has index 0, got " + std::to_string(options_.device_index));
+            backend_ = create_cpu_backend(options_);
+            break;
+        case XDIT_DEVICE_CUDA: backend_ = create_cuda_backend(options_); break;
+        default: invalid("unknown device kind " + std::to_string(options_.device_kind));
+    }
+    allocator_ = std::make_unique<CachingAllocator>(*backend_, options_.memory_limit_bytes);
+    backend_->attach_allocator(allocator_.get());
+}
+
+Context::~Context() {
+    // Work still queued may use cached blocks; let it finish before memory goes back.
+    try {
+        backend_->synchronize();
+    } catch (...) {
+    }
+    allocator_.reset();
+}
+
+}  // namespace xdit

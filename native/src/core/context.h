@@ -1,0 +1,41 @@
+// A context: one device, its backend (stream, library handles), its caching allocator and, for
+// CPU work, its thread budget.
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include "allocator.h"
+#include "backend.h"
+
+namespace xdit {
+
+class Context {
+public:
+    explicit Context(const xdit_context_options& options);
+    ~Context();
+
+    Backend& backend() { return *backend_; }
+    CachingAllocator& allocator() { return *allocator_; }
+    const xdit_context_options& options() const { return options_; }
+
+private:
+    xdit_context_options options_;
+    std::unique_ptr<Backend> backend_;
+    std::unique_ptr<CachingAllocator> allocator_;
+};
+
+}  // namespace xdit
+
+// The C handles. A buffer holds a reference to its context, so a context outlives its buffers
+// whatever order the caller frees them in.
+struct xdit_context {
+    std::shared_ptr<xdit::Context> context;
+};
+
+struct xdit_buffer {
+    std::shared_ptr<xdit::Context> context;
+    void* data = nullptr;
+    uint64_t bytes = 0;
+    size_t block_bytes = 0;
+};

@@ -1,0 +1,93 @@
+#include "cpu_backend.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "element.h"
+#include "openblas.h"
+#include "strided.h"
+
+namespace xdit {
+
+std::unique_ptr<Backend> create_cpu_backend(xdit_context_options& options) {
+    if (options.num_threads == 0) options.num_threads = std::max(1u, std::thread::hardware_concurrency());
+    bool use_openblas = false;
+    switch (options.cpu_gemm) {
+        case XDIT_CPU_GEMM_OPENBLAS:
+            if (openblas() == nullptr)
+                fail(XDIT_STATUS_UNAVAILABLE,
+                     "OpenBLAS was requested but libopenblas.so.0 could not be loaded (install libopenblas0 or set "
+                     "XDIT_OPENBLAS_LIB)");
+            use_openblas = true;
+            break;
+        case XDIT_CPU_GEMM_BUILTIN: break;
+        default: use_openblas = openblas() != nullptr; break;
+    }
+    options.cpu_gemm = use_openblas ? XDIT_CPU_GEMM_OPENBLAS : XDIT_CPU_GEMM_BUILTIN;
+    return std::make_unique<cpu::CpuBackend>(options.num_threads, use_openblas);
+}
+
+namespace cpu {
+
+CpuBackend::CpuBackend(int threads, bool use_openblas) : pool_(threads), use_openblas_(use_openblas) {}
+
+void* CpuBackend::allocate_block(size_t bytes) { return std::aligned_alloc(CachingAllocator::kAlignment, bytes); }
+
+void CpuBackend::free_block(void* block) { std::free(block); }
+
+void CpuBackend::write(void* destination, const void* source, size_t bytes) { std::memcpy(destination, source, bytes); }
+
+void CpuBackend::read(void* destination, const void* source, size_t bytes) { std::memcpy(destination, source, bytes); }
+
+void CpuBackend::memset(void* destination, int value, size_t bytes) { std::memset(destination, value, bytes); }
+
+void CpuBackend::fill(const TensorDesc& out, double value) {
+    dispatch_dtype(out.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        T v;
+        if constexpr (is_float_type<T>) v = from_float<T>(static_cast<float>(value));
+        else if constexpr (std::is_same_v<T, bool>) v = value != 0.0;
+        else v = static_cast<T>(value);
+        for_each_strided<1>(pool_, {&out}, [&](int64_t n, const std::array<char*, 1>& p, const std::array<int64_t, 1>& s) {
+            T* o = reinterpret_cast<T*>(p[0]);
+            for (int64_t i = 0; i < n; ++i) o[i * s[0]] = v;
+        });
+    });
+}
+
+void CpuBackend::copy(const TensorDesc& src, const TensorDesc& out) {
+    dispatch_dtype(src.dtype, [&](auto src_tag) {
+        using S = decltype(src_tag);
+        dispatch_dtype(out.dtype, [&](auto out_tag) {
+            using D = decltype(out_tag);
+            for_each_strided<2>(pool_, {&src, &out},
+                                [&](int64_t n, const std::array<char*, 2>& p, const std::array<int64_t, 2>& s) {
+                                    const S* in = reinterpret_cast<const S*>(p[0]);
+                                    D* o = reinterpret_cast<D*>(p[1]);
+                                    for (int64_t i = 0; i < n; ++i) o[i * s[1]] = convert<S, D>(in[i * s[0]]);
+                                });
+        });
+    });
+}
+
+void CpuBackend::binary(xdit_binary_op op, const TensorDesc& a, const TensorDesc& b, const TensorDesc& out) {
+    dispatch_float_dtype(a.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        for_each_strided<3>(pool_, {&a, &b, &out},
+                            [&](int64_t n, const std::array<char*, 3>& p, const std::array<int64_t, 3>& s) {
+                                const T* x = reinterpret_cast<const T*>(p[0]);
+                                const T* y = reinterpret_cast<const T*>(p[1]);
+                                T* o = reinterpret_cast<T*>(p[2]);
+                                if (op == XDIT_BINARY_ADD)
+                                    for (int64_t i = 0; i < n; ++i)
+                                        o[i * s[2]] = from_float<T>(to_float(x[i * s[0]]) + to_float(y[i * s[1]]));
+                                else
+                                    for (int64_t i = 0; i < n; ++i)
+                                        o[i * s[2]] = from_float<T>(to_float(x[i * s[0]]) * to_float(y[i * s[1]]));
+                            });
+    });
+}
+
+}  // namespace cpu
+}  // namespace xdit

@@ -1,0 +1,126 @@
+#include "cuda_backend.h"
+
+#include "cublaslt.h"
+#include "cuda_check.h"
+#include "kernels.h"
+
+namespace xdit {
+
+namespace {
+
+// The device count, or the runtime error that explains why there is none.
+cudaError_t query_device_count(int* count) {
+    *count = 0;
+    const cudaError_t status = cudaGetDeviceCount(count);
+    if (status != cudaSuccess) {
+        cudaGetLastError();
+        *count = 0;
+    }
+    return status;
+}
+
+}  // namespace
+
+int cuda_device_count() {
+    int count;
+    query_device_count(&count);
+    return count;
+}
+
+bool cuda_compiled() { return true; }
+
+int cuda_runtime_version() { return CUDART_VERSION; }
+
+std::unique_ptr<Backend> create_cuda_backend(xdit_context_options& options) {
+    int count;
+    const cudaError_t status = query_device_count(&count);
+    if (status != cudaSuccess)
+        fail(XDIT_STATUS_UNAVAILABLE, std::string("no usable CUDA device: cudaGetDeviceCount returned ") +
+                                          cudaGetErrorName(status) + " (" + cudaGetErrorString(status) + ")");
+    if (options.device_index >= count)
+        fail(XDIT_STATUS_UNAVAILABLE, "CUDA device " + std::to_string(options.device_index) + " requested, but " +
+                                          std::to_string(count) + " device(s) are visible");
+    if (options.num_threads == 0) options.num_threads = 1;
+    return std::make_unique<cuda::CudaBackend>(options.device_index);
+}
+
+namespace cuda {
+
+CudaBackend::CudaBackend(int device) : device_(device), name_("cuda:" + std::to_string(device)) {
+    DeviceScope scope(device_);
+    cudaDeviceProp properties{};
+    check(cudaGetDeviceProperties(&properties, device_), "cudaGetDeviceProperties");
+    if (properties.major < 8)
+        fail(XDIT_STATUS_UNSUPPORTED, name_ + " (" + properties.name + ") has compute capability " +
+                                          std::to_string(properties.major) + "." + std::to_string(properties.minor) +
+                                          "; this library needs 8.0 or newer (Ampere, Hopper)");
+    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+}
+
+CudaBackend::~CudaBackend() {
+    cudaSetDevice(device_);
+    if (stream_) cudaStreamSynchronize(stream_);
+    if (lt_) cublaslt().destroy(lt_);
+    if (stream_) cudaStreamDestroy(stream_);
+}
+
+cublasLtHandle_t CudaBackend::lt_handle() {
+    if (lt_ == nullptr) check_cublas(cublaslt().create(&lt_), "cublasLtCreate");
+    return lt_;
+}
+
+void* CudaBackend::allocate_block(size_t bytes) {
+    DeviceScope scope(device_);
+    void* block = nullptr;
+    if (cudaMalloc(&block, bytes) != cudaSuccess) {
+        cudaGetLastError();  // an allocation failure is not sticky; the caller reports it
+        return nullptr;
+    }
+    return block;
+}
+
+void CudaBackend::free_block(void* block) {
+    DeviceScope scope(device_);
+    check(cudaFree(block), "cudaFree");
+}
+
+void CudaBackend::write(void* destination, const void* source, size_t bytes) {
+    DeviceScope scope(device_);
+    // Pageable host memory: wait, so that the caller may reuse its memory when this returns.
+    check(cudaMemcpyAsync(destination, source, bytes, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync to device");
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize after a copy to the device");
+}
+
+void CudaBackend::read(void* destination, const void* source, size_t bytes) {
+    DeviceScope scope(device_);
+    check(cudaMemcpyAsync(destination, source, bytes, cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync to host");
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize after a copy to the host");
+}
+
+void CudaBackend::memset(void* destination, int value, size_t bytes) {
+    DeviceScope scope(device_);
+    check(cudaMemsetAsync(destination, value, bytes, stream_), "cudaMemsetAsync");
+}
+
+void CudaBackend::synchronize() {
+    DeviceScope scope(device_);
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+}
+
+void CudaBackend::fill(const TensorDesc& out, double value) {
+    DeviceScope scope(device_);
+    launch_fill(out, value, stream_);
+}
+
+void CudaBackend::copy(const TensorDesc& src, const TensorDesc& out) {
+    DeviceScope scope(device_);
+    launch_copy(src, out, stream_);
+}
+
+void CudaBackend::binary(xdit_binary_op op, const TensorDesc& a, const TensorDesc& b, const TensorDesc& out) {
+    DeviceScope scope(device_);
+    launch_binary(op, a, b, out, stream_);
+}
+
+}  // namespace cuda
+}  // namespace xdit

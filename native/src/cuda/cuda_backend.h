@@ -1,0 +1,42 @@
+// The CUDA backend: one device, one non-blocking stream, device memory from cudaMalloc behind the
+// context's caching allocator, cuBLASLt for GEMM.
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+
+#include <string>
+
+#include "core/backend.h"
+
+namespace xdit::cuda {
+
+class CudaBackend final : public Backend {
+public:
+    explicit CudaBackend(int device);
+    ~CudaBackend() override;
+
+    void* allocate_block(size_t bytes) override;
+    void free_block(void* block) override;
+    const char* memory_name() const override { return name_.c_str(); }
+
+    void write(void* destination, const void* source, size_t bytes) override;
+    void read(void* destination, const void* source, size_t bytes) override;
+    void memset(void* destination, int value, size_t bytes) override;
+    void synchronize() override;
+
+    void fill(const TensorDesc& out, double value) override;
+    void copy(const TensorDesc& src, const TensorDesc& out) override;
+    void binary(xdit_binary_op op, const TensorDesc& a, const TensorDesc& b, const TensorDesc& out) override;
+    void gemm(const GemmProblem& problem) override;
+
+private:
+    cublasLtHandle_t lt_handle();
+
+    int device_;
+    std::string name_;
+    cudaStream_t stream_ = nullptr;
+    cublasLtHandle_t lt_ = nullptr;
+};
+
+}  // namespace xdit::cuda

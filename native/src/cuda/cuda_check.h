@@ -1,0 +1,41 @@
+// CUDA runtime errors as xdit::Error: an allocation failure becomes OUT_OF_MEMORY, everything else
+// DEVICE_ERROR with the runtime's name for it and what was being done.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <string>
+
+#include "core/error.h"
+
+namespace xdit::cuda {
+
+inline void check(cudaError_t status, const char* what) {
+    if (status == cudaSuccess) return;
+    const std::string message = std::string(what) + ": " + cudaGetErrorName(status) + " (" + cudaGetErrorString(status) + ")";
+    if (status == cudaErrorMemoryAllocation) {
+        cudaGetLastError();  // not sticky: clear it so the context stays usable
+        fail(XDIT_STATUS_OUT_OF_MEMORY, message);
+    }
+    fail(XDIT_STATUS_DEVICE_ERROR, message);
+}
+
+// Makes `device` current for the scope: a context may be used from any host thread.
+class DeviceScope {
+public:
+    explicit DeviceScope(int device) {
+        check(cudaGetDevice(&previous_), "cudaGetDevice");
+        if (previous_ != device) check(cudaSetDevice(device), "cudaSetDevice");
+    }
+    ~DeviceScope() {
+        int current = previous_;
+        if (cudaGetDevice(&current) == cudaSuccess && current != previous_) cudaSetDevice(previous_);
+    }
+    DeviceScope(const DeviceScope&) = delete;
+    DeviceScope& operator=(const DeviceScope&) = delete;
+
+private:
+    int previous_ = 0;
+};
+
+}  // namespace xdit::cuda

@@ -1,0 +1,221 @@
+// Elementwise CUDA kernels over arbitrary strides: fill, copy/cast, add/mul, bias + activation.
+// One thread per element; the coalesced shape and strides travel by value in the launch.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <array>
+#include <type_traits>
+
+#include "core/dtype.h"
+#include "cuda_check.h"
+#include "kernels.h"
+
+namespace xdit::cuda {
+
+namespace {
+
+template <int K>
+struct Indexer {
+    int rank;
+    int64_t shape[XDIT_MAX_RANK];
+    int64_t strides[K][XDIT_MAX_RANK];
+
+    __device__ void offsets(int64_t index, int64_t* out) const {
+        for (int t = 0; t < K; ++t) out[t] = 0;
+        for (int d = rank - 1; d >= 0; --d) {
+            const int64_t coordinate = index % shape[d];
+            index /= shape[d];
+            for (int t = 0; t < K; ++t) out[t] += coordinate * strides[t][d];
+        }
+    }
+};
+
+template <int K>
+Indexer<K> make_indexer(const std::array<const TensorDesc*, K>& tensors, int64_t* total) {
+    Indexer<K> ix{};
+    int64_t* rows[K];
+    for (int t = 0; t < K; ++t) {
+        for (int d = 0; d < tensors[0]->rank; ++d) ix.strides[t][d] = tensors[t]->strides[d];
+        rows[t] = ix.strides[t];
+    }
+    for (int d = 0; d < tensors[0]->rank; ++d) ix.shape[d] = tensors[0]->shape[d];
+    ix.rank = coalesce_dims(tensors[0]->rank, ix.shape, rows, K);
+    *total = 1;
+    for (int d = 0; d < ix.rank; ++d) *total *= ix.shape[d];
+    return ix;
+}
+
+constexpr int kThreads = 256;
+
+unsigned blocks_for(int64_t total) { return static_cast<unsigned>((total + kThreads - 1) / kThreads); }
+
+void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
+
+// Element conversions through float (floats), int64 (integers) or bool.
+template <class T> __device__ inline float load_float(T v) { return static_cast<float>(v); }
+template <> __device__ inline float load_float(__half v) { return __half2float(v); }
+template <> __device__ inline float load_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <> __device__ inline float load_float(bool v) { return v ? 1.0f : 0.0f; }
+
+template <class T> __device__ inline T store_float(float v) { return static_cast<T>(v); }
+template <> __device__ inline __half store_float(float v) { return __float2half_rn(v); }
+template <> __device__ inline __nv_bfloat16 store_float(float v) { return __float2bfloat16_rn(v); }
+
+template <class T> constexpr bool is_float_v =
+    std::is_same_v<T, float> || std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
+
+template <class S, class D>
+__device__ inline D convert(S v) {
+    if constexpr (std::is_same_v<S, D>) return v;
+    else if constexpr (is_float_v<D>) return store_float<D>(load_float(v));
+    else if constexpr (std::is_same_v<D, bool>) {
+        if constexpr (is_float_v<S>) return load_float(v) != 0.0f;
+        else return v != 0;
+    } else if constexpr (is_float_v<S>) return static_cast<D>(load_float(v));  // rejected before launch
+    else return static_cast<D>(v);
+}
+
+template <class Fn>
+void dispatch(int32_t dtype, Fn&& fn) {
+    switch (dtype) {
+        case XDIT_DTYPE_F32: fn(float{}); return;
+        case XDIT_DTYPE_F16: fn(__half{}); return;
+        case XDIT_DTYPE_BF16: fn(__nv_bfloat16{}); return;
+        case XDIT_DTYPE_I32: fn(int32_t{}); return;
+        case XDIT_DTYPE_I64: fn(int64_t{}); return;
+        case XDIT_DTYPE_BOOL: fn(bool{}); return;
+        default: invalid("unknown dtype " + std::to_string(dtype));
+    }
+}
+
+template <class Fn>
+void dispatch_float(int32_t dtype, Fn&& fn) {
+    switch (dtype) {
+        case XDIT_DTYPE_F32: fn(float{}); return;
+        case XDIT_DTYPE_F16: fn(__half{}); return;
+        case XDIT_DTYPE_BF16: fn(__nv_bfloat16{}); return;
+        default: invalid(std::string("expected a float dtype, got ") + dtype_name(dtype));
+    }
+}
+
+template <class T>
+__global__ void fill_kernel(T* out, T value, Indexer<1> ix, int64_t total) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= total) return;
+    int64_t o[1];
+    ix.offsets(i, o);
+    out[o[0]] = value;
+}
+
+template <class S, class D>
+__global__ void copy_kernel(const S* src, D* out, Indexer<2> ix, int64_t total) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= total) return;
+    int64_t o[2];
+    ix.offsets(i, o);
+    out[o[1]] = convert<S, D>(src[o[0]]);
+}
+
+template <class T>
+__global__ void binary_kernel(int op, const T* a, const T* b, T* out, Indexer<3> ix, int64_t total) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= total) return;
+    int64_t o[3];
+    ix.offsets(i, o);
+    const float x = load_float(a[o[0]]), y = load_float(b[o[1]]);
+    out[o[2]] = store_float<T>(op == XDIT_BINARY_ADD ? x + y : x * y);
+}
+
+__device__ inline float apply_epilogue(float x, int32_t epilogue) {
+    switch (epilogue) {
+        case XDIT_EPILOGUE_GELU_TANH: return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+        case XDIT_EPILOGUE_GELU_ERF: return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f));
+        case XDIT_EPILOGUE_SILU: return x / (1.0f + expf(-x));
+        default: return x;
+    }
+}
+
+template <class T>
+__global__ void bias_epilogue_kernel(T* out, const T* bias, int64_t columns, int32_t epilogue, Indexer<1> ix,
+                                     int64_t total) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= total) return;
+    int64_t o[1];
+    ix.offsets(i, o);
+    float x = load_float(out[o[0]]);
+    if (bias != nullptr) x += load_float(bias[i % columns]);
+    out[o[0]] = store_float<T>(apply_epilogue(x, epilogue));
+}
+
+}  // namespace
+
+void launch_fill(const TensorDesc& out, double value, cudaStream_t stream) {
+    dispatch(out.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        T v;
+        if constexpr (is_float_v<T>) {
+            // Round on the host with the library's own conversion, so both backends fill the same bits.
+            const float f = static_cast<float>(value);
+            if constexpr (std::is_same_v<T, float>) {
+                v = f;
+            } else if constexpr (std::is_same_v<T, __half>) {
+                __half_raw raw;
+                raw.x = f32_to_f16(f);
+                v = raw;
+            } else {
+                __nv_bfloat16_raw raw;
+                raw.x = f32_to_bf16(f);
+                v = raw;
+            }
+        } else if constexpr (std::is_same_v<T, bool>) {
+            v = value != 0.0;
+        } else {
+            v = static_cast<T>(value);
+        }
+        int64_t total;
+        const Indexer<1> ix = make_indexer<1>({&out}, &total);
+        fill_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(static_cast<T*>(out.data), v, ix, total);
+        check_launch("fill kernel");
+    });
+}
+
+void launch_copy(const TensorDesc& src, const TensorDesc& out, cudaStream_t stream) {
+    dispatch(src.dtype, [&](auto src_tag) {
+        using S = decltype(src_tag);
+        dispatch(out.dtype, [&](auto out_tag) {
+            using D = decltype(out_tag);
+            int64_t total;
+            const Indexer<2> ix = make_indexer<2>({&src, &out}, &total);
+            copy_kernel<S, D><<<blocks_for(total), kThreads, 0, stream>>>(static_cast<const S*>(src.data),
+                                                                          static_cast<D*>(out.data), ix, total);
+            check_launch("copy kernel");
+        });
+    });
+}
+
+void launch_binary(xdit_binary_op op, const TensorDesc& a, const TensorDesc& b, const TensorDesc& out,
+                   cudaStream_t stream) {
+    dispatch_float(a.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        int64_t total;
+        const Indexer<3> ix = make_indexer<3>({&a, &b, &out}, &total);
+        binary_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(
+            int(op), static_cast<const T*>(a.data), static_cast<const T*>(b.data), static_cast<T*>(out.data), ix, total);
+        check_launch("binary kernel");
+    });
+}
+
+void launch_bias_epilogue(const TensorDesc& out, const void* bias, int32_t epilogue, cudaStream_t stream) {
+    dispatch_float(out.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        // Coalescing keeps the row-major element order, so the linear index modulo the column count
+        // is still the column.
+        int64_t total;
+        const Indexer<1> ix = make_indexer<1>({&out}, &total);
+        bias_epilogue_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(
+            static_cast<T*>(out.data), static_cast<const T*>(bias), out.dim(-1), epilogue, ix, total);
+        check_launch("bias/epilogue kernel");
+    });
+}
+
+}  // namespace xdit::cuda

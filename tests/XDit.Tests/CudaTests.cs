@@ -1,0 +1,92 @@
+using XDit.Ops;
+using XDit.Tensors;
+
+namespace XDit.Tests;
+
+/// <summary>The CUDA backend against the CPU backend and the fp64 references. Skipped (not passed)
+/// without a CUDA device.</summary>
+[TestFixture]
+[Category("GPU")]
+public class CudaTests
+{
+    [Test]
+    public void GemmMatchesFp64()
+    {
+        using var cuda = Contexts.CudaOrIgnore();
+        GemmTests.Check(cuda, 3, 37, 29, 61, sharedWeight: true, withBias: true, Epilogue.None, null, seed: 1);
+        GemmTests.Check(cuda, 4, 13, 9, 300, sharedWeight: false, withBias: false, Epilogue.None, null, seed: 2);
+        GemmTests.Check(cuda, 2, 23, 41, 19, sharedWeight: true, withBias: true, Epilogue.GeluTanh, Reference.GeluTanh, seed: 3);
+        GemmTests.Check(cuda, 2, 23, 41, 19, sharedWeight: true, withBias: true, Epilogue.GeluErf, Reference.GeluErf, seed: 4);
+        GemmTests.Check(cuda, 2, 23, 41, 19, sharedWeight: true, withBias: false, Epilogue.Silu, Reference.Silu, seed: 5);
+    }
+
+    [TestCase(DType.F16)]
+    [TestCase(DType.BF16)]
+    public void HalfGemmMatchesTheCpu(DType dtype)
+    {
+        using var cuda = Contexts.CudaOrIgnore();
+        using var cpu = Contexts.Cpu();
+        var random = new Random(8);
+        const int m = 64, n = 96, k = 128;
+        var a = Reference.RandomFloats(random, m * k);
+        var w = Reference.RandomFloats(random, n * k);
+        var b = Reference.RandomFloats(random, n);
+        float[] Run(DeviceContext c)
+        {
+            using var scope = new TensorScope();
+            return MatMul.Gemm(Tensor.FromArray(c, a, m, k).To(dtype), Tensor.FromArray(c, w, n, k).To(dtype),
+                Tensor.FromArray(c, b, n).To(dtype), Epilogue.GeluTanh).To(DType.F32).ToArray<float>();
+        }
+        Assert.That(Reference.RelativeL2(Run(cuda), Run(cpu)), Is.LessThan(1e-2));
+    }
+
+    [Test]
+    public void CastsAreBitIdenticalToTheCpu()
+    {
+        using var cuda = Contexts.CudaOrIgnore();
+        CastTests.CheckWidening(cuda);
+        var random = new Random(4);
+        var inputs = Enumerable.Range(0, 100_000).Select(_ => BitConverter.UInt32BitsToSingle((uint)random.NextInt64(0, 1L << 32)))
+            .Where(f => !float.IsNaN(f)).ToArray();
+        using var cpu = Contexts.Cpu();
+        foreach (var dtype in new[] { DType.F16, DType.BF16 })
+        {
+            using var scope = new TensorScope();
+            var onCuda = Tensor.FromArray(cuda, inputs, inputs.Length).To(dtype).To(DType.F32).ToArray<float>();
+            var onCpu = Tensor.FromArray(cpu, inputs, inputs.Length).To(dtype).To(DType.F32).ToArray<float>();
+            Assert.That(onCuda, Is.EqualTo(onCpu), dtype.ToString());
+        }
+    }
+
+    [Test]
+    public void StridedElementwiseMatchesTheCpu()
+    {
+        using var cuda = Contexts.CudaOrIgnore();
+        using var cpu = Contexts.Cpu();
+        var data = Reference.RandomFloats(new Random(6), 3 * 4 * 5);
+        float[] Run(DeviceContext c)
+        {
+            using var scope = new TensorScope();
+            var t = Tensor.FromArray(c, data, 3, 4, 5).Permute(2, 0, 1);
+            var sum = Elementwise.Add(t, Tensor.FromArray(c, new[] { 1f, 2f, 3f, 4f }, 4));
+            var output = Tensor.Full(c, DType.F32, double.NaN, 5, 3, 4);
+            Elementwise.Mul(sum, t, output);
+            return output.ToArray<float>();
+        }
+        Assert.That(Run(cuda), Is.EqualTo(Run(cpu)));
+    }
+
+    [Test]
+    public void DisposalFreesDeviceMemory()
+    {
+        using var cuda = Contexts.CudaOrIgnore();
+        var start = cuda.AllocatorStats.BytesInUse;
+        using (var scope = new TensorScope())
+        {
+            MatMul.Gemm(Tensor.Full(cuda, DType.BF16, 1, 256, 512), Tensor.Full(cuda, DType.BF16, 1, 128, 512));
+            Assert.That(cuda.AllocatorStats.BytesInUse, Is.GreaterThan(start));
+        }
+        cuda.Synchronize();
+        Assert.That(cuda.AllocatorStats.BytesInUse, Is.EqualTo(start));
+    }
+}
