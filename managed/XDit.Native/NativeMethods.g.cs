@@ -10,7 +10,7 @@ namespace XDit.Native;
 public static partial class NativeConstants
 {
     /// <summary>Bumped on every change of a signature, struct or enum value below.</summary>
-    public const int XDIT_ABI_VERSION = 1;
+    public const int XDIT_ABI_VERSION = 2;
     /// <summary>The largest tensor rank a descriptor carries.</summary>
     public const int XDIT_MAX_RANK = 6;
 }
@@ -78,6 +78,21 @@ public enum XditBinaryOp : int
 {
     Add = 0,
     Mul = 1,
+    Sub = 2,
+    Div = 3,
+}
+
+/// <summary>Elementwise functions of one tensor.</summary>
+public enum XditUnaryOp : int
+{
+    /// <summary>as XDIT_EPILOGUE_GELU_TANH</summary>
+    GeluTanh = 0,
+    /// <summary>as XDIT_EPILOGUE_GELU_ERF</summary>
+    GeluErf = 1,
+    Silu = 2,
+    Exp = 3,
+    Abs = 4,
+    Neg = 5,
 }
 
 /// <summary>
@@ -285,4 +300,112 @@ public static unsafe partial class NativeMethods
     [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial XditStatus xdit_gemm(ContextHandle context, in XditTensor a, in XditTensor b, in XditTensor bias, in XditTensor @out, int epilogue);
+
+    /// <summary>out = op(x).</summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_unary(ContextHandle context, int op, in XditTensor x, in XditTensor @out);
+
+    /// <summary>out = alpha·x + beta (a scale, a shift, or both).</summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_affine(ContextHandle context, in XditTensor x, double alpha, double beta, in XditTensor @out);
+
+    /// <summary>out = min(max(x, low), high).</summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_clamp(ContextHandle context, in XditTensor x, double low, double high, in XditTensor @out);
+
+    /// <summary>out = a + weight·(b − a): classifier-free guidance is lerp(uncond, cond, scale).</summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_lerp(ContextHandle context, in XditTensor a, in XditTensor b, double weight, in XditTensor @out);
+
+    /// <summary>out = a + b ⊙ c: the gated residual x + gate·y of the DiT blocks (gate broadcast).</summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_add_mul(ContextHandle context, in XditTensor a, in XditTensor b, in XditTensor c, in XditTensor @out);
+
+    /// <summary>
+    /// out = op(gate) ⊙ up: GEGLU (gate and up as two halves of one projection) and T5's gated GELU
+    /// (two projections). op is an xdit_unary_op activation.
+    /// </summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_gated_activation(ContextHandle context, int op, in XditTensor gate, in XditTensor up, in XditTensor @out);
+
+    /// <summary>
+    /// out (f32 scalar, rank 0) = Σ|a − b| over all elements, or Σ|a| when b is NULL, accumulated in
+    /// fp64: the relative-change measure of step caching is reduce(a, b) / reduce(a, NULL).
+    /// </summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_reduce_abs_sum(ContextHandle context, in XditTensor a, in XditTensor b, in XditTensor @out);
+
+    /// <summary>out = softmax(x) over the last dimension.</summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_softmax(ContextHandle context, in XditTensor x, in XditTensor @out);
+
+    /// <summary>
+    /// out = ((x − mean) / √(var + eps) · weight + bias) · (1 + scale) + shift. weight and bias are [C];
+    /// scale and shift have x's shape (broadcast views, e.g. [B, 1, C] expanded to [B, S, C]): the fused
+    /// adaLN modulation of DiT blocks.
+    /// </summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_layer_norm(ContextHandle context, in XditTensor x, in XditTensor weight, in XditTensor bias, in XditTensor scale, in XditTensor shift, double eps, in XditTensor @out);
+
+    /// <summary>out = x / √(mean(x²) + eps) · weight (T5LayerNorm, the q/k norms of SD3.5 and Flux).</summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_rms_norm(ContextHandle context, in XditTensor x, in XditTensor weight, double eps, in XditTensor @out);
+
+    /// <summary>x is [N, C, spatial...] (rank &gt;= 2); groups divides C; weight and bias are [C].</summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_group_norm(ContextHandle context, in XditTensor x, int groups, in XditTensor weight, in XditTensor bias, double eps, in XditTensor @out);
+
+    /// <summary>
+    /// Scaled dot-product attention, non-causal, blocked with an online softmax (memory O(S·D), never
+    /// O(Sq·Sk)).
+    ///   q [B, Sq, H, D], k [B, Sk, H, D], v [B, Sk, H, Dv], out [B, Sq, H, Dv]: any strides with a unit
+    ///   stride on the last dim; one float dtype.
+    ///   key_mask: bool [B, Sk] (true = attend) or NULL. bias: added to the scores, shape [B, H, Sq, Sk]
+    ///   (broadcast views allowed; T5's relative position bias) or NULL; q's dtype or f32.
+    ///   scale multiplies q·kᵀ (1/√D for the usual attention, 1 for T5).
+    ///   lse: f32 [B, H, Sq] = log Σₖ exp(score) per query, or NULL. A query whose keys are all masked
+    ///   gets a zero output and lse = −inf.
+    /// </summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_attention(ContextHandle context, in XditTensor q, in XditTensor k, in XditTensor v, in XditTensor key_mask, in XditTensor bias, double scale, in XditTensor @out, in XditTensor lse);
+
+    /// <summary>
+    /// Merges two partial attentions over disjoint key sets into the attention over their union, in
+    /// fp32: out = (e^(lse_a−m)·out_a + e^(lse_b−m)·out_b) / (e^(lse_a−m) + e^(lse_b−m)), lse = m + log(...),
+    /// m = max(lse_a, lse_b). out_* [B, S, H, D], lse_* f32 [B, H, S]; out and lse may alias out_a and
+    /// lse_a (the ring accumulates in place).
+    /// </summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_attention_merge(ContextHandle context, in XditTensor out_a, in XditTensor lse_a, in XditTensor out_b, in XditTensor lse_b, in XditTensor @out, in XditTensor lse);
+
+    /// <summary>
+    /// Rotary embedding applied to q or k: x, cos, sin, out of one shape [B, S, H, D] (cos/sin usually
+    /// broadcast views of [S, D] tables). interleaved = 1: pairs (2i, 2i+1) rotate together (Flux);
+    /// 0: halves (i, i + D/2) rotate together (rotate-half form).
+    /// </summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_rope(ContextHandle context, in XditTensor x, in XditTensor cos, in XditTensor sin, int interleaved, in XditTensor @out);
+
+    /// <summary>
+    /// 2-D convolution, zero padding, no dilation or groups: x [N, Cin, H, W], weight [Cout, Cin, kh, kw],
+    /// bias [Cout] or NULL, out [N, Cout, Ho, Wo] with Ho = (H + 2·pad_h − kh) / stride_h + 1 (same for
+    /// W). Lowered to GEMM over tiles of output pixels, so scratch memory stays bounded.
+    /// </summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_conv2d(ContextHandle context, in XditTensor x, in XditTensor weight, in XditTensor bias, int stride_h, int stride_w, int pad_h, int pad_w, in XditTensor @out);
 }

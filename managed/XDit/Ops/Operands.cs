@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using XDit.Native;
 using XDit.Tensors;
 
 namespace XDit.Ops;
@@ -9,8 +11,46 @@ internal static class Operands
     {
         foreach (var t in others)
             if (t is not null && !ReferenceEquals(t.Context, first.Context))
-                throw new XDitException(Native.XditStatus.InvalidArgument,
+                throw new XDitException(XditStatus.InvalidArgument,
                     $"{t} and {first} belong to different contexts; copy one of them first");
         return first.Context;
+    }
+
+    /// <summary>The descriptor of an optional operand: a null reference (a NULL pointer natively)
+    /// when the tensor is absent. <paramref name="storage"/> holds the descriptor for the call.</summary>
+    public static ref readonly XditTensor Optional(Tensor? tensor, out XditTensor storage)
+    {
+        storage = tensor?.Descriptor ?? default;
+        if (tensor is null) return ref Unsafe.NullRef<XditTensor>();
+        return ref Unsafe.AsRef(in storage);
+    }
+
+    /// <summary>A broadcast view of <paramref name="t"/> with <paramref name="shape"/> (NumPy rules), or a
+    /// clear error naming both shapes.</summary>
+    public static Tensor BroadcastTo(Tensor t, ReadOnlySpan<long> shape, string name)
+    {
+        long[] target = shape.ToArray();
+        if (t.Rank > target.Length || !Shapes.Equal(Shapes.Broadcast(t.Shape, target), target))
+            throw new XDitException(XditStatus.InvalidArgument,
+                $"{name} {t.ShapeString} does not broadcast to {Shapes.ToString(target)}");
+        return t.Expand(target);
+    }
+
+    /// <summary>A new output like <paramref name="like"/> (shape and dtype), disposed again if the call fails.</summary>
+    public static Tensor NewOutput(Tensor like, Action<Tensor> compute) => NewOutput(like.Context, like.DType, like.Shape, compute);
+
+    public static Tensor NewOutput(DeviceContext context, DType dtype, ReadOnlySpan<long> shape, Action<Tensor> compute)
+    {
+        var output = Tensor.Empty(context, dtype, shape.ToArray());
+        try
+        {
+            compute(output);
+            return output;
+        }
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
     }
 }

@@ -240,6 +240,19 @@ public sealed class Tensor : IDisposable
         return NewView(shape.ToArray(), strides.ToArray(), _offset);
     }
 
+    /// <summary>A view without dimension <paramref name="dim"/>, which must have size 1.</summary>
+    public Tensor Squeeze(int dim)
+    {
+        dim = Shapes.NormalizeDim(dim, Rank);
+        if (_shape[dim] != 1)
+            throw new ArgumentException($"cannot squeeze dimension {dim} of size {_shape[dim]} in {ShapeString}");
+        var shape = _shape.ToList();
+        var strides = _strides.ToList();
+        shape.RemoveAt(dim);
+        strides.RemoveAt(dim);
+        return NewView(shape.ToArray(), strides.ToArray(), _offset);
+    }
+
     /// <summary>A broadcast view: size-1 dimensions (and new leading ones) repeat with stride 0.</summary>
     public Tensor Expand(params long[] shape)
     {

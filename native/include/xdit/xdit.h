@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 /* Bumped on every change of a signature, struct or enum value below. */
-#define XDIT_ABI_VERSION 1
+#define XDIT_ABI_VERSION 2
 
 /* The largest tensor rank a descriptor carries. */
 #define XDIT_MAX_RANK 6
@@ -78,8 +78,20 @@ typedef enum xdit_cpu_gemm {
 
 typedef enum xdit_binary_op {
     XDIT_BINARY_ADD = 0,
-    XDIT_BINARY_MUL = 1
+    XDIT_BINARY_MUL = 1,
+    XDIT_BINARY_SUB = 2,
+    XDIT_BINARY_DIV = 3
 } xdit_binary_op;
+
+/* Elementwise functions of one tensor. */
+typedef enum xdit_unary_op {
+    XDIT_UNARY_GELU_TANH = 0, /* as XDIT_EPILOGUE_GELU_TANH */
+    XDIT_UNARY_GELU_ERF = 1,  /* as XDIT_EPILOGUE_GELU_ERF */
+    XDIT_UNARY_SILU = 2,
+    XDIT_UNARY_EXP = 3,
+    XDIT_UNARY_ABS = 4,
+    XDIT_UNARY_NEG = 5
+} xdit_unary_op;
 
 /* A strided view of memory. Strides count elements, not bytes, and may be zero (broadcast) for
  * inputs. A rank-0 descriptor is a scalar. Shape and stride entries at index >= rank are ignored. */
@@ -197,6 +209,102 @@ XDIT_API xdit_status xdit_binary(xdit_context* context, int32_t op, const xdit_t
  *   second-last stride); out must be row-major in its inner dims. Batch dims take any strides. */
 XDIT_API xdit_status xdit_gemm(xdit_context* context, const xdit_tensor* a, const xdit_tensor* b,
                                const xdit_tensor* bias, const xdit_tensor* out, int32_t epilogue);
+
+/* ---- elementwise ------------------------------------------------------------------------
+ * Float operands (f32/f16/bf16) of one dtype and one shape, computed in fp32; inputs broadcast
+ * through zero strides, outputs take any non-overlapping layout and may alias an input exactly. */
+
+/* out = op(x). */
+XDIT_API xdit_status xdit_unary(xdit_context* context, int32_t op, const xdit_tensor* x, const xdit_tensor* out);
+
+/* out = alpha·x + beta (a scale, a shift, or both). */
+XDIT_API xdit_status xdit_affine(xdit_context* context, const xdit_tensor* x, double alpha, double beta,
+                                 const xdit_tensor* out);
+
+/* out = min(max(x, low), high). */
+XDIT_API xdit_status xdit_clamp(xdit_context* context, const xdit_tensor* x, double low, double high,
+                                const xdit_tensor* out);
+
+/* out = a + weight·(b − a): classifier-free guidance is lerp(uncond, cond, scale). */
+XDIT_API xdit_status xdit_lerp(xdit_context* context, const xdit_tensor* a, const xdit_tensor* b, double weight,
+                               const xdit_tensor* out);
+
+/* out = a + b ⊙ c: the gated residual x + gate·y of the DiT blocks (gate broadcast). */
+XDIT_API xdit_status xdit_add_mul(xdit_context* context, const xdit_tensor* a, const xdit_tensor* b,
+                                  const xdit_tensor* c, const xdit_tensor* out);
+
+/* out = op(gate) ⊙ up: GEGLU (gate and up as two halves of one projection) and T5's gated GELU
+ * (two projections). op is an xdit_unary_op activation. */
+XDIT_API xdit_status xdit_gated_activation(xdit_context* context, int32_t op, const xdit_tensor* gate,
+                                           const xdit_tensor* up, const xdit_tensor* out);
+
+/* out (f32 scalar, rank 0) = Σ|a − b| over all elements, or Σ|a| when b is NULL, accumulated in
+ * fp64: the relative-change measure of step caching is reduce(a, b) / reduce(a, NULL). */
+XDIT_API xdit_status xdit_reduce_abs_sum(xdit_context* context, const xdit_tensor* a, const xdit_tensor* b,
+                                         const xdit_tensor* out);
+
+/* out = softmax(x) over the last dimension. */
+XDIT_API xdit_status xdit_softmax(xdit_context* context, const xdit_tensor* x, const xdit_tensor* out);
+
+/* ---- normalisation -----------------------------------------------------------------------
+ * Statistics in fp32 over the last dimension C (layer/RMS norm) or over each group of channels
+ * and all spatial positions (group norm). Every optional operand may be NULL. */
+
+/* out = ((x − mean) / √(var + eps) · weight + bias) · (1 + scale) + shift. weight and bias are [C];
+ * scale and shift have x's shape (broadcast views, e.g. [B, 1, C] expanded to [B, S, C]): the fused
+ * adaLN modulation of DiT blocks. */
+XDIT_API xdit_status xdit_layer_norm(xdit_context* context, const xdit_tensor* x, const xdit_tensor* weight,
+                                     const xdit_tensor* bias, const xdit_tensor* scale, const xdit_tensor* shift,
+                                     double eps, const xdit_tensor* out);
+
+/* out = x / √(mean(x²) + eps) · weight (T5LayerNorm, the q/k norms of SD3.5 and Flux). */
+XDIT_API xdit_status xdit_rms_norm(xdit_context* context, const xdit_tensor* x, const xdit_tensor* weight,
+                                   double eps, const xdit_tensor* out);
+
+/* x is [N, C, spatial...] (rank >= 2); groups divides C; weight and bias are [C]. */
+XDIT_API xdit_status xdit_group_norm(xdit_context* context, const xdit_tensor* x, int32_t groups,
+                                     const xdit_tensor* weight, const xdit_tensor* bias, double eps,
+                                     const xdit_tensor* out);
+
+/* ---- attention ---------------------------------------------------------------------------- */
+
+/* Scaled dot-product attention, non-causal, blocked with an online softmax (memory O(S·D), never
+ * O(Sq·Sk)).
+ *   q [B, Sq, H, D], k [B, Sk, H, D], v [B, Sk, H, Dv], out [B, Sq, H, Dv]: any strides with a unit
+ *   stride on the last dim; one float dtype.
+ *   key_mask: bool [B, Sk] (true = attend) or NULL. bias: added to the scores, shape [B, H, Sq, Sk]
+ *   (broadcast views allowed; T5's relative position bias) or NULL; q's dtype or f32.
+ *   scale multiplies q·kᵀ (1/√D for the usual attention, 1 for T5).
+ *   lse: f32 [B, H, Sq] = log Σₖ exp(score) per query, or NULL. A query whose keys are all masked
+ *   gets a zero output and lse = −inf. */
+XDIT_API xdit_status xdit_attention(xdit_context* context, const xdit_tensor* q, const xdit_tensor* k,
+                                    const xdit_tensor* v, const xdit_tensor* key_mask, const xdit_tensor* bias,
+                                    double scale, const xdit_tensor* out, const xdit_tensor* lse);
+
+/* Merges two partial attentions over disjoint key sets into the attention over their union, in
+ * fp32: out = (e^(lse_a−m)·out_a + e^(lse_b−m)·out_b) / (e^(lse_a−m) + e^(lse_b−m)), lse = m + log(...),
+ * m = max(lse_a, lse_b). out_* [B, S, H, D], lse_* f32 [B, H, S]; out and lse may alias out_a and
+ * lse_a (the ring accumulates in place). */
+XDIT_API xdit_status xdit_attention_merge(xdit_context* context, const xdit_tensor* out_a, const xdit_tensor* lse_a,
+                                          const xdit_tensor* out_b, const xdit_tensor* lse_b,
+                                          const xdit_tensor* out, const xdit_tensor* lse);
+
+/* ---- position ----------------------------------------------------------------------------- */
+
+/* Rotary embedding applied to q or k: x, cos, sin, out of one shape [B, S, H, D] (cos/sin usually
+ * broadcast views of [S, D] tables). interleaved = 1: pairs (2i, 2i+1) rotate together (Flux);
+ * 0: halves (i, i + D/2) rotate together (rotate-half form). */
+XDIT_API xdit_status xdit_rope(xdit_context* context, const xdit_tensor* x, const xdit_tensor* cos,
+                               const xdit_tensor* sin, int32_t interleaved, const xdit_tensor* out);
+
+/* ---- convolution -------------------------------------------------------------------------- */
+
+/* 2-D convolution, zero padding, no dilation or groups: x [N, Cin, H, W], weight [Cout, Cin, kh, kw],
+ * bias [Cout] or NULL, out [N, Cout, Ho, Wo] with Ho = (H + 2·pad_h − kh) / stride_h + 1 (same for
+ * W). Lowered to GEMM over tiles of output pixels, so scratch memory stays bounded. */
+XDIT_API xdit_status xdit_conv2d(xdit_context* context, const xdit_tensor* x, const xdit_tensor* weight,
+                                 const xdit_tensor* bias, int32_t stride_h, int32_t stride_w, int32_t pad_h,
+                                 int32_t pad_w, const xdit_tensor* out);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,5 @@
-// The extern "C" entry points: argument checks, then the context's backend. Every function runs
-// through guard(), so no exception crosses the boundary.
+// The extern "C" entry points of the library, its contexts and buffers. Every function runs through
+// guard(), so no exception crosses the boundary. The ops are in api_ops.cpp and api_nn.cpp.
 #include <cstddef>
 #include <cstring>
 #include <string>
@@ -9,18 +9,11 @@
 #include "context.h"
 #include "cpu/openblas.h"
 #include "dtype.h"
-#include "gemm_problem.h"
-#include "tensor_desc.h"
 
 namespace xdit {
 
 namespace {
 thread_local std::string last_error;
-
-Context& context_of(xdit_context* handle) {
-    if (handle == nullptr || !handle->context) invalid("context is null");
-    return *handle->context;
-}
 
 xdit_buffer& buffer_of(xdit_buffer* handle) {
     if (handle == nullptr || !handle->context) invalid("buffer is null");
@@ -196,59 +189,6 @@ xdit_status xdit_buffer_memset(xdit_buffer* buffer, uint64_t offset, int32_t val
         check_range(b, offset, bytes, "memset");
         if (bytes == 0) return;
         b.context->backend().memset(static_cast<char*>(b.data) + offset, value, bytes);
-    });
-}
-
-xdit_status xdit_fill(xdit_context* context, const xdit_tensor* out, double value) {
-    return guard(__func__, [&] {
-        Context& c = context_of(context);
-        const TensorDesc o = check_tensor(out, "out");
-        if (o.numel() == 0) return;
-        c.backend().fill(o, value);
-    });
-}
-
-xdit_status xdit_copy(xdit_context* context, const xdit_tensor* src, const xdit_tensor* out) {
-    return guard(__func__, [&] {
-        Context& c = context_of(context);
-        const TensorDesc s = check_tensor(src, "src");
-        const TensorDesc o = check_tensor(out, "out");
-        require_same_shape(s, "src", o, "out");
-        if (dtype_is_float(s.dtype) && !dtype_is_float(o.dtype))
-            invalid(s.describe("src") + " cannot be converted to " + o.describe("out") +
-                    ": float to integer conversion is not supported");
-        require_writable(o, "out");
-        if (o.numel() == 0) return;
-        c.backend().copy(s, o);
-    });
-}
-
-xdit_status xdit_binary(xdit_context* context, int32_t op, const xdit_tensor* a, const xdit_tensor* b,
-                        const xdit_tensor* out) {
-    return guard(__func__, [&] {
-        Context& c = context_of(context);
-        if (op != XDIT_BINARY_ADD && op != XDIT_BINARY_MUL) invalid("unknown binary op " + std::to_string(op));
-        const TensorDesc ta = check_tensor(a, "a");
-        const TensorDesc tb = check_tensor(b, "b");
-        const TensorDesc to = check_tensor(out, "out");
-        require_float(ta, "a");
-        require_same_dtype(ta, "a", tb, "b");
-        require_same_dtype(ta, "a", to, "out");
-        require_same_shape(ta, "a", tb, "b");
-        require_same_shape(ta, "a", to, "out");
-        require_writable(to, "out");
-        if (to.numel() == 0) return;
-        c.backend().binary(static_cast<xdit_binary_op>(op), ta, tb, to);
-    });
-}
-
-xdit_status xdit_gemm(xdit_context* context, const xdit_tensor* a, const xdit_tensor* b, const xdit_tensor* bias,
-                      const xdit_tensor* out, int32_t epilogue) {
-    return guard(__func__, [&] {
-        Context& c = context_of(context);
-        const GemmProblem problem = make_gemm_problem(a, b, bias, out, epilogue);
-        if (problem.m == 0 || problem.n == 0 || problem.batch_count() == 0) return;
-        c.backend().gemm(problem);
     });
 }
 

@@ -5,7 +5,9 @@
 #include <memory>
 
 #include "allocator.h"
+#include "error.h"
 #include "gemm_problem.h"
+#include "ops.h"
 #include "tensor_desc.h"
 
 namespace xdit {
@@ -21,8 +23,20 @@ public:
 
     virtual void fill(const TensorDesc& out, double value) = 0;
     virtual void copy(const TensorDesc& src, const TensorDesc& out) = 0;
-    virtual void binary(xdit_binary_op op, const TensorDesc& a, const TensorDesc& b, const TensorDesc& out) = 0;
+    virtual void map(const MapOp& op) = 0;
     virtual void gemm(const GemmProblem& problem) = 0;
+
+    // The DiT operator set. A backend that does not have an op yet reports it as UNSUPPORTED,
+    // naming the op and the device, instead of computing anything.
+    virtual void reduce_abs_sum(const TensorDesc& a, const TensorDesc* b, const TensorDesc& out) { missing("reduce_abs_sum"); }
+    virtual void softmax(const TensorDesc& x, const TensorDesc& out) { missing("softmax"); }
+    virtual void layer_norm(const NormArgs& args) { missing("layer_norm"); }
+    virtual void rms_norm(const NormArgs& args) { missing("rms_norm"); }
+    virtual void group_norm(const NormArgs& args) { missing("group_norm"); }
+    virtual void attention(const AttentionArgs& args) { missing("attention"); }
+    virtual void attention_merge(const MergeArgs& args) { missing("attention_merge"); }
+    virtual void rope(const RopeArgs& args) { missing("rope"); }
+    virtual void conv2d(const ConvArgs& args) { missing("conv2d"); }
 
     // Lets backends take scratch memory from their context's allocator. Set once, before any op.
     void attach_allocator(CachingAllocator* allocator) { allocator_ = allocator; }
@@ -31,6 +45,10 @@ protected:
     CachingAllocator& allocator() const { return *allocator_; }
 
 private:
+    [[noreturn]] void missing(const char* op) const {
+        fail(XDIT_STATUS_UNSUPPORTED, std::string(op) + " is not implemented on " + memory_name() + " yet");
+    }
+
     CachingAllocator* allocator_ = nullptr;
 };
 

@@ -7,6 +7,7 @@
 
 #include "allocator.h"
 #include "backend.h"
+#include "error.h"
 
 namespace xdit {
 
@@ -39,3 +40,12 @@ struct xdit_buffer {
     uint64_t bytes = 0;
     size_t block_bytes = 0;
 };
+
+namespace xdit {
+
+inline Context& context_of(xdit_context* handle) {
+    if (handle == nullptr || !handle->context) invalid("context is null");
+    return *handle->context;
+}
+
+}  // namespace xdit

@@ -71,23 +71,5 @@ void CpuBackend::copy(const TensorDesc& src, const TensorDesc& out) {
     });
 }
 
-void CpuBackend::binary(xdit_binary_op op, const TensorDesc& a, const TensorDesc& b, const TensorDesc& out) {
-    dispatch_float_dtype(a.dtype, [&](auto tag) {
-        using T = decltype(tag);
-        for_each_strided<3>(pool_, {&a, &b, &out},
-                            [&](int64_t n, const std::array<char*, 3>& p, const std::array<int64_t, 3>& s) {
-                                const T* x = reinterpret_cast<const T*>(p[0]);
-                                const T* y = reinterpret_cast<const T*>(p[1]);
-                                T* o = reinterpret_cast<T*>(p[2]);
-                                if (op == XDIT_BINARY_ADD)
-                                    for (int64_t i = 0; i < n; ++i)
-                                        o[i * s[2]] = from_float<T>(to_float(x[i * s[0]]) + to_float(y[i * s[1]]));
-                                else
-                                    for (int64_t i = 0; i < n; ++i)
-                                        o[i * s[2]] = from_float<T>(to_float(x[i * s[0]]) * to_float(y[i * s[1]]));
-                            });
-    });
-}
-
 }  // namespace cpu
 }  // namespace xdit

@@ -2,10 +2,10 @@
 // each batch item; each block is one single-threaded OpenBLAS call (or the built-in kernel) followed
 // by the bias and epilogue while the rows are still in cache.
 #include <algorithm>
-#include <cmath>
 #include <vector>
 
 #include "core/allocator.h"
+#include "activation.h"
 #include "cpu_backend.h"
 #include "element.h"
 #include "openblas.h"
@@ -13,18 +13,6 @@
 namespace xdit::cpu {
 
 namespace {
-
-inline float epilogue_value(float x, int32_t epilogue) {
-    switch (epilogue) {
-        case XDIT_EPILOGUE_GELU_TANH: {
-            const float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-            return 0.5f * x * (1.0f + std::tanh(inner));
-        }
-        case XDIT_EPILOGUE_GELU_ERF: return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f));
-        case XDIT_EPILOGUE_SILU: return x / (1.0f + std::exp(-x));
-        default: return x;
-    }
-}
 
 // Element (r, c) of a matrix operand.
 inline int64_t element_index(bool transposed, int64_t ld, int64_t r, int64_t c) {
@@ -40,7 +28,7 @@ void apply_bias_epilogue(float* out, int64_t ldc, int64_t rows, int64_t n, const
         if (bias != nullptr)
             for (int64_t c = 0; c < n; ++c) row[c] += bias[c];
         if (epilogue != XDIT_EPILOGUE_NONE)
-            for (int64_t c = 0; c < n; ++c) row[c] = epilogue_value(row[c], epilogue);
+            for (int64_t c = 0; c < n; ++c) row[c] = cpu::epilogue(epilogue, row[c]);
     }
 }
 
@@ -49,10 +37,11 @@ void apply_bias_epilogue(float* out, int64_t ldc, int64_t rows, int64_t n, const
 // twice, for AVX2+FMA and for baseline x86-64, and picked at load time.
 __attribute__((target_clones("arch=haswell", "default")))
 void gemm_builtin(const float* a, bool a_transposed, int64_t lda, const float* b, bool b_transposed, int64_t ldb,
-                  float* out, int64_t ldc, int64_t rows, int64_t n, int64_t k) {
+                  float* out, int64_t ldc, int64_t rows, int64_t n, int64_t k, bool accumulate) {
     constexpr int64_t NB = 64, KB = 256;
     alignas(64) float panel[KB * NB];
-    for (int64_t r = 0; r < rows; ++r) std::fill(out + r * ldc, out + r * ldc + n, 0.0f);
+    if (!accumulate)
+        for (int64_t r = 0; r < rows; ++r) std::fill(out + r * ldc, out + r * ldc + n, 0.0f);
     for (int64_t j0 = 0; j0 < n; j0 += NB) {
         const int64_t nb = std::min(NB, n - j0);
         for (int64_t k0 = 0; k0 < k; k0 += KB) {
@@ -92,6 +81,27 @@ void gemm_builtin(const float* a, bool a_transposed, int64_t lda, const float* b
     }
 }
 
+namespace {
+
+void run_block_gemm(const OpenBlas* blas, const float* a, bool a_transposed, int64_t lda, const float* b,
+                    bool b_transposed, int64_t ldb, float* out, int64_t ldc, int64_t rows, int64_t n, int64_t k,
+                    bool accumulate) {
+    if (blas != nullptr)
+        blas->sgemm(CblasRowMajor, a_transposed ? CblasTrans : CblasNoTrans, b_transposed ? CblasNoTrans : CblasTrans,
+                    int(rows), int(n), int(k), 1.0f, a, int(lda), b, int(ldb), accumulate ? 1.0f : 0.0f, out, int(ldc));
+    else
+        gemm_builtin(a, a_transposed, lda, b, b_transposed, ldb, out, ldc, rows, n, k, accumulate);
+}
+
+}  // namespace
+
+void CpuBackend::block_gemm(const float* a, bool a_transposed, int64_t lda, const float* b, bool b_transposed,
+                            int64_t ldb, float* out, int64_t ldc, int64_t rows, int64_t n, int64_t k,
+                            bool accumulate) const {
+    run_block_gemm(use_openblas_ ? openblas() : nullptr, a, a_transposed, lda, b, b_transposed, ldb, out, ldc, rows, n,
+                   k, accumulate);
+}
+
 void CpuBackend::gemm_f32(const GemmProblem& problem) {
     const GemmProblem p = problem.folded();
     const int64_t batches = p.batch_count();
@@ -115,15 +125,11 @@ void CpuBackend::gemm_f32(const GemmProblem& problem) {
             const float* b = static_cast<const float*>(p.b.data) + bo;
             float* out = static_cast<float*>(p.out.data) + oo + r0 * p.out.leading_dimension;
             if (p.k == 0) {
-                for (int64_t r = 0; r < rows; ++r) std::fill(out + r * p.out.leading_dimension, out + r * p.out.leading_dimension + p.n, 0.0f);
-            } else if (blas != nullptr) {
-                blas->sgemm(CblasRowMajor, p.a.transposed ? CblasTrans : CblasNoTrans,
-                            p.b.transposed ? CblasNoTrans : CblasTrans, int(rows), int(p.n), int(p.k), 1.0f, a,
-                            int(p.a.leading_dimension), b, int(p.b.leading_dimension), 0.0f, out,
-                            int(p.out.leading_dimension));
+                for (int64_t r = 0; r < rows; ++r)
+                    std::fill(out + r * p.out.leading_dimension, out + r * p.out.leading_dimension + p.n, 0.0f);
             } else {
-                gemm_builtin(a, p.a.transposed, p.a.leading_dimension, b, p.b.transposed, p.b.leading_dimension, out,
-                             p.out.leading_dimension, rows, p.n, p.k);
+                run_block_gemm(blas, a, p.a.transposed, p.a.leading_dimension, b, p.b.transposed, p.b.leading_dimension,
+                               out, p.out.leading_dimension, rows, p.n, p.k, false);
             }
             apply_bias_epilogue(out, p.out.leading_dimension, rows, p.n, static_cast<const float*>(p.bias), p.epilogue);
         }

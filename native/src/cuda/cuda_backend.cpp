@@ -117,9 +117,9 @@ void CudaBackend::copy(const TensorDesc& src, const TensorDesc& out) {
     launch_copy(src, out, stream_);
 }
 
-void CudaBackend::binary(xdit_binary_op op, const TensorDesc& a, const TensorDesc& b, const TensorDesc& out) {
+void CudaBackend::map(const MapOp& op) {
     DeviceScope scope(device_);
-    launch_binary(op, a, b, out, stream_);
+    launch_map(op, stream_);
 }
 
 }  // namespace cuda

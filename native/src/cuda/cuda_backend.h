@@ -27,7 +27,7 @@ public:
 
     void fill(const TensorDesc& out, double value) override;
     void copy(const TensorDesc& src, const TensorDesc& out) override;
-    void binary(xdit_binary_op op, const TensorDesc& a, const TensorDesc& b, const TensorDesc& out) override;
+    void map(const MapOp& op) override;
     void gemm(const GemmProblem& problem) override;
 
 private:

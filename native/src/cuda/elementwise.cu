@@ -116,14 +116,49 @@ __global__ void copy_kernel(const S* src, D* out, Indexer<2> ix, int64_t total) 
     out[o[1]] = convert<S, D>(src[o[0]]);
 }
 
+__device__ inline float apply_epilogue(float x, int32_t epilogue);
+
+__device__ inline float apply_unary(int32_t op, float x) {
+    switch (op) {
+        case XDIT_UNARY_GELU_TANH: return apply_epilogue(x, XDIT_EPILOGUE_GELU_TANH);
+        case XDIT_UNARY_GELU_ERF: return apply_epilogue(x, XDIT_EPILOGUE_GELU_ERF);
+        case XDIT_UNARY_SILU: return apply_epilogue(x, XDIT_EPILOGUE_SILU);
+        case XDIT_UNARY_EXP: return expf(x);
+        case XDIT_UNARY_ABS: return fabsf(x);
+        case XDIT_UNARY_NEG: return -x;
+        default: return x;
+    }
+}
+
+// The pointwise maps of MapKind; unused inputs alias out and are never read.
+struct MapParams {
+    int kind;
+    int code;
+    float p0, p1;
+};
+
 template <class T>
-__global__ void binary_kernel(int op, const T* a, const T* b, T* out, Indexer<3> ix, int64_t total) {
+__global__ void map_kernel(MapParams op, const T* a, const T* b, const T* c, T* out, Indexer<4> ix, int64_t total) {
     const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= total) return;
-    int64_t o[3];
+    int64_t o[4];
     ix.offsets(i, o);
-    const float x = load_float(a[o[0]]), y = load_float(b[o[1]]);
-    out[o[2]] = store_float<T>(op == XDIT_BINARY_ADD ? x + y : x * y);
+    const float x = load_float(a[o[0]]);
+    float y;
+    switch (static_cast<MapKind>(op.kind)) {
+        case MapKind::Binary: {
+            const float v = load_float(b[o[1]]);
+            y = op.code == XDIT_BINARY_ADD ? x + v : op.code == XDIT_BINARY_SUB ? x - v : op.code == XDIT_BINARY_MUL ? x * v : x / v;
+            break;
+        }
+        case MapKind::Unary: y = apply_unary(op.code, x); break;
+        case MapKind::Affine: y = op.p0 * x + op.p1; break;
+        case MapKind::Clamp: y = fminf(fmaxf(x, op.p0), op.p1); break;
+        case MapKind::Lerp: y = x + op.p0 * (load_float(b[o[1]]) - x); break;
+        case MapKind::AddMul: y = x + load_float(b[o[1]]) * load_float(c[o[2]]); break;
+        default: y = apply_unary(op.code, x) * load_float(b[o[1]]); break;  // Gated
+    }
+    out[o[3]] = store_float<T>(y);
 }
 
 __device__ inline float apply_epilogue(float x, int32_t epilogue) {
@@ -193,15 +228,19 @@ void launch_copy(const TensorDesc& src, const TensorDesc& out, cudaStream_t stre
     });
 }
 
-void launch_binary(xdit_binary_op op, const TensorDesc& a, const TensorDesc& b, const TensorDesc& out,
-                   cudaStream_t stream) {
-    dispatch_float(a.dtype, [&](auto tag) {
+void launch_map(const MapOp& op, cudaStream_t stream) {
+    dispatch_float(op.out.dtype, [&](auto tag) {
         using T = decltype(tag);
+        const TensorDesc& a = op.inputs[0];
+        const TensorDesc& b = op.arity > 1 ? op.inputs[1] : op.out;
+        const TensorDesc& c = op.arity > 2 ? op.inputs[2] : op.out;
         int64_t total;
-        const Indexer<3> ix = make_indexer<3>({&a, &b, &out}, &total);
-        binary_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(
-            int(op), static_cast<const T*>(a.data), static_cast<const T*>(b.data), static_cast<T*>(out.data), ix, total);
-        check_launch("binary kernel");
+        const Indexer<4> ix = make_indexer<4>({&a, &b, &c, &op.out}, &total);
+        const MapParams params{static_cast<int>(op.kind), op.code, static_cast<float>(op.p0), static_cast<float>(op.p1)};
+        map_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(params, static_cast<const T*>(a.data),
+                                                                 static_cast<const T*>(b.data), static_cast<const T*>(c.data),
+                                                                 static_cast<T*>(op.out.data), ix, total);
+        check_launch("map kernel");
     });
 }
 

@@ -1,0 +1,192 @@
+// Scaled dot-product attention on the CPU, blocked as flash attention is: a block of queries walks
+// over blocks of keys with an online softmax (running max m, running sum l, rescaled accumulator),
+// so memory per thread is O(block·D) and never O(Sq·Sk). The two products per block go through the
+// backend's single-threaded block GEMM (OpenBLAS or the built-in kernel); the context's threads take
+// (batch, head, query block) tasks. Also the fp32 merge of two partial attentions (the ring's step).
+#include <cmath>
+#include <limits>
+
+#include "core/allocator.h"
+#include "cpu_backend.h"
+#include "element.h"
+#include "vector_math.h"
+
+namespace xdit::cpu {
+
+namespace {
+
+constexpr int64_t kQueryBlock = 64;
+constexpr int64_t kKeyBlock = 256;
+constexpr float kNegativeInfinity = -std::numeric_limits<float>::infinity();
+
+template <class T>
+const T* at(const TensorDesc& t, int64_t i0, int64_t i1, int64_t i2, int64_t i3 = 0) {
+    return static_cast<const T*>(t.data) + i0 * t.strides[0] + i1 * t.strides[1] + i2 * t.strides[2] + i3 * t.strides[3];
+}
+
+// Per-thread scratch, in floats.
+struct Workspace {
+    float* q;      // [kQueryBlock, D], pre-scaled
+    float* acc;    // [kQueryBlock, Dv]
+    float* s;      // [kQueryBlock, kKeyBlock] scores, then probabilities
+    float* k;      // [kKeyBlock, D] when K must be widened
+    float* v;      // [kKeyBlock, Dv] when V must be widened
+    float* m;      // [kQueryBlock]
+    float* l;      // [kQueryBlock]
+
+    static int64_t floats(int64_t d, int64_t dv) {
+        return kQueryBlock * (d + dv + kKeyBlock + 2) + kKeyBlock * (d + dv);
+    }
+
+    Workspace(float* base, int64_t d, int64_t dv) {
+        q = base;
+        acc = q + kQueryBlock * d;
+        s = acc + kQueryBlock * dv;
+        k = s + kQueryBlock * kKeyBlock;
+        v = k + kKeyBlock * d;
+        m = v + kKeyBlock * dv;
+        l = m + kQueryBlock;
+    }
+};
+
+template <class T>
+void attend_block(const CpuBackend& backend, const AttentionArgs& a, Workspace& w, int64_t b, int64_t h, int64_t q0,
+                  int64_t bq) {
+    const int64_t d = a.q.shape[3], dv = a.v.shape[3], sk = a.k.shape[1];
+    for (int64_t i = 0; i < bq; ++i) {
+        const T* row = at<T>(a.q, b, q0 + i, h);
+        for (int64_t c = 0; c < d; ++c) w.q[i * d + c] = to_float(row[c]) * a.scale;
+        w.m[i] = kNegativeInfinity;
+        w.l[i] = 0.0f;
+    }
+    std::fill(w.acc, w.acc + bq * dv, 0.0f);
+
+    for (int64_t k0 = 0; k0 < sk; k0 += kKeyBlock) {
+        const int64_t bk = std::min(kKeyBlock, sk - k0);
+        // K and V blocks: read in place when they are f32 rows, else widened into the workspace.
+        const float* kb = nullptr;
+        int64_t ldk = 0;
+        const float* vb = nullptr;
+        int64_t ldv = 0;
+        if constexpr (std::is_same_v<T, float>) {
+            kb = at<float>(a.k, b, k0, h);
+            ldk = a.k.strides[1];
+            vb = at<float>(a.v, b, k0, h);
+            ldv = a.v.strides[1];
+        }
+        if (!std::is_same_v<T, float> || ldk < d || ldv < dv) {
+            for (int64_t j = 0; j < bk; ++j) {
+                const T* kr = at<T>(a.k, b, k0 + j, h);
+                const T* vr = at<T>(a.v, b, k0 + j, h);
+                for (int64_t c = 0; c < d; ++c) w.k[j * d + c] = to_float(kr[c]);
+                for (int64_t c = 0; c < dv; ++c) w.v[j * dv + c] = to_float(vr[c]);
+            }
+            kb = w.k;
+            ldk = d;
+            vb = w.v;
+            ldv = dv;
+        }
+
+        backend.block_gemm(w.q, false, d, kb, false, ldk, w.s, kKeyBlock, bq, bk, d, false);
+
+        if (a.bias) {
+            dispatch_float_dtype(a.bias->dtype, [&](auto tag) {
+                using B = decltype(tag);
+                for (int64_t i = 0; i < bq; ++i) {
+                    const B* bias = at<B>(*a.bias, b, h, q0 + i, k0);
+                    for (int64_t j = 0; j < bk; ++j) w.s[i * kKeyBlock + j] += to_float(bias[j * a.bias->strides[3]]);
+                }
+            });
+        }
+        if (a.key_mask) {
+            const bool* keep = static_cast<const bool*>(a.key_mask->data) + b * a.key_mask->strides[0];
+            for (int64_t j = 0; j < bk; ++j)
+                if (!keep[(k0 + j) * a.key_mask->strides[1]])
+                    for (int64_t i = 0; i < bq; ++i) w.s[i * kKeyBlock + j] = kNegativeInfinity;
+        }
+
+        for (int64_t i = 0; i < bq; ++i) {
+            float* s = w.s + i * kKeyBlock;
+            const float m_new = std::fmax(w.m[i], row_max(s, bk));
+            if (m_new == kNegativeInfinity) {  // every key so far is masked: nothing to add
+                std::fill(s, s + bk, 0.0f);
+                continue;
+            }
+            const float correction = std::exp(w.m[i] - m_new);  // 0 on the first unmasked block
+            w.l[i] = w.l[i] * correction + exp_shifted_sum(s, bk, m_new);
+            scale_row(w.acc + i * dv, dv, correction);
+            w.m[i] = m_new;
+        }
+        // acc += P · V, with V read as the transposed operand of out = a·bᵀ.
+        backend.block_gemm(w.s, false, kKeyBlock, vb, true, ldv, w.acc, dv, bq, dv, bk, true);
+    }
+
+    for (int64_t i = 0; i < bq; ++i) {
+        T* out = const_cast<T*>(at<T>(a.out, b, q0 + i, h));
+        const float inv = w.l[i] > 0.0f ? 1.0f / w.l[i] : 0.0f;
+        for (int64_t c = 0; c < dv; ++c) out[c] = from_float<T>(w.acc[i * dv + c] * inv);
+        if (a.lse) {
+            float* lse = const_cast<float*>(at<float>(*a.lse, b, h, q0 + i, 0));
+            *lse = w.l[i] > 0.0f ? w.m[i] + std::log(w.l[i]) : kNegativeInfinity;
+        }
+    }
+}
+
+}  // namespace
+
+void CpuBackend::attention(const AttentionArgs& a) {
+    dispatch_float_dtype(a.q.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        const int64_t batch = a.q.shape[0], sq = a.q.shape[1], heads = a.q.shape[2];
+        const int64_t d = a.q.shape[3], dv = a.v.shape[3];
+        const int64_t blocks = (sq + kQueryBlock - 1) / kQueryBlock;
+        const int64_t tasks = batch * heads * blocks;
+        const int slots = static_cast<int>(std::min<int64_t>(pool_.size(), tasks));
+        const int64_t per_slot = Workspace::floats(d, dv);
+        ScratchBlock scratch(allocator(), size_t(per_slot) * size_t(slots) * sizeof(float));
+        // One contiguous range of tasks per slot, so that each thread owns one workspace.
+        pool_.parallel_for(slots, 1, [&](int64_t s0, int64_t s1) {
+            for (int64_t slot = s0; slot < s1; ++slot) {
+                Workspace w(scratch.as<float>() + slot * per_slot, d, dv);
+                const int64_t first = tasks * slot / slots, last = tasks * (slot + 1) / slots;
+                for (int64_t task = first; task < last; ++task) {
+                    const int64_t block = task % blocks, h = (task / blocks) % heads, b = task / (blocks * heads);
+                    const int64_t q0 = block * kQueryBlock;
+                    attend_block<T>(*this, a, w, b, h, q0, std::min(kQueryBlock, sq - q0));
+                }
+            }
+        });
+    });
+}
+
+void CpuBackend::attention_merge(const MergeArgs& a) {
+    dispatch_float_dtype(a.out.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        const int64_t batch = a.out.shape[0], s = a.out.shape[1], heads = a.out.shape[2], d = a.out.shape[3];
+        pool_.parallel_for(batch * s * heads, 256, [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+                const int64_t h = r % heads, i = (r / heads) % s, b = r / (heads * s);
+                const float la = *at<float>(a.lse_a, b, h, i, 0);
+                const float lb = *at<float>(a.lse_b, b, h, i, 0);
+                const float m = std::fmax(la, lb);
+                const T* oa = at<T>(a.out_a, b, i, h);
+                const T* ob = at<T>(a.out_b, b, i, h);
+                T* out = const_cast<T*>(at<T>(a.out, b, i, h));
+                float* lse = const_cast<float*>(at<float>(a.lse, b, h, i, 0));
+                if (m == kNegativeInfinity) {  // neither part saw an unmasked key
+                    for (int64_t c = 0; c < d; ++c) out[c * a.out.strides[3]] = from_float<T>(0.0f);
+                    *lse = kNegativeInfinity;
+                    continue;
+                }
+                const float wa = std::exp(la - m), wb = std::exp(lb - m), total = wa + wb;
+                for (int64_t c = 0; c < d; ++c) {
+                    const float x = to_float(oa[c * a.out_a.strides[3]]), y = to_float(ob[c * a.out_b.strides[3]]);
+                    out[c * a.out.strides[3]] = from_float<T>((wa * x + wb * y) / total);
+                }
+                *lse = m + std::log(total);
+            }
+        });
+    });
+}
+
+}  // namespace xdit::cpu

@@ -1,0 +1,174 @@
+// Layer norm (with the fused adaLN modulation), RMS norm, group norm and softmax. Statistics are
+// accumulated in fp64, so the result is the fp32 rounding of the exact value for any row length.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "cpu_backend.h"
+#include "element.h"
+#include "rows.h"
+#include "strided.h"
+
+namespace xdit::cpu {
+
+namespace {
+
+// A [C] parameter vector widened to fp32, or empty when absent.
+template <class T>
+std::vector<float> widen(const std::optional<TensorDesc>& t) {
+    std::vector<float> values;
+    if (!t) return values;
+    values.resize(static_cast<size_t>(t->shape[0]));
+    const T* data = static_cast<const T*>(t->data);
+    for (size_t i = 0; i < values.size(); ++i) values[i] = to_float(data[int64_t(i) * t->strides[0]]);
+    return values;
+}
+
+}  // namespace
+
+void CpuBackend::layer_norm(const NormArgs& a) {
+    dispatch_float_dtype(a.x.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        const std::vector<float> weight = widen<T>(a.weight), bias = widen<T>(a.bias);
+        // Absent scale/shift alias x: valid strides, never read.
+        const Rows<4> rows({&a.x, &a.out, a.scale ? &*a.scale : &a.x, a.shift ? &*a.shift : &a.x});
+        const int64_t c = rows.length();
+        pool_.parallel_for(rows.count(), std::max<int64_t>(1, 4096 / std::max<int64_t>(c, 1)), [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+                const T* x = rows.row<const T>(0, r);
+                T* out = rows.row<T>(1, r);
+                const T* scale = rows.row<const T>(2, r);
+                const T* shift = rows.row<const T>(3, r);
+                const int64_t sx = rows.inner_stride(0), so = rows.inner_stride(1), ss = rows.inner_stride(2),
+                              sh = rows.inner_stride(3);
+                double sum = 0, squares = 0;
+                for (int64_t i = 0; i < c; ++i) sum += to_float(x[i * sx]);
+                const double mean = sum / double(c);
+                for (int64_t i = 0; i < c; ++i) {
+                    const double d = to_float(x[i * sx]) - mean;
+                    squares += d * d;
+                }
+                const double inv = 1.0 / std::sqrt(squares / double(c) + a.eps);
+                for (int64_t i = 0; i < c; ++i) {
+                    double y = (to_float(x[i * sx]) - mean) * inv;
+                    if (!weight.empty()) y *= weight[size_t(i)];
+                    if (!bias.empty()) y += bias[size_t(i)];
+                    if (a.scale) y *= 1.0 + to_float(scale[i * ss]);
+                    if (a.shift) y += to_float(shift[i * sh]);
+                    out[i * so] = from_float<T>(static_cast<float>(y));
+                }
+            }
+        });
+    });
+}
+
+void CpuBackend::rms_norm(const NormArgs& a) {
+    dispatch_float_dtype(a.x.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        const std::vector<float> weight = widen<T>(a.weight);
+        const Rows<2> rows({&a.x, &a.out});
+        const int64_t c = rows.length();
+        pool_.parallel_for(rows.count(), std::max<int64_t>(1, 4096 / std::max<int64_t>(c, 1)), [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+                const T* x = rows.row<const T>(0, r);
+                T* out = rows.row<T>(1, r);
+                const int64_t sx = rows.inner_stride(0), so = rows.inner_stride(1);
+                double squares = 0;
+                for (int64_t i = 0; i < c; ++i) {
+                    const double v = to_float(x[i * sx]);
+                    squares += v * v;
+                }
+                const double inv = 1.0 / std::sqrt(squares / double(c) + a.eps);
+                for (int64_t i = 0; i < c; ++i) {
+                    double y = to_float(x[i * sx]) * inv;
+                    if (!weight.empty()) y *= weight[size_t(i)];
+                    out[i * so] = from_float<T>(static_cast<float>(y));
+                }
+            }
+        });
+    });
+}
+
+void CpuBackend::group_norm(const NormArgs& a) {
+    dispatch_float_dtype(a.x.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        const std::vector<float> weight = widen<T>(a.weight), bias = widen<T>(a.bias);
+        const int64_t n = a.x.shape[0], channels = a.x.shape[1], per_group = channels / a.groups;
+        // One channel plane of x and out: [spatial...] views.
+        auto plane = [](const TensorDesc& t, int64_t sample, int64_t channel) {
+            TensorDesc p = t;
+            p.rank = t.rank - 2;
+            for (int d = 0; d < p.rank; ++d) {
+                p.shape[d] = t.shape[d + 2];
+                p.strides[d] = t.strides[d + 2];
+            }
+            p.data = static_cast<char*>(t.data) + (sample * t.strides[0] + channel * t.strides[1]) * int64_t(t.element_size());
+            return p;
+        };
+        pool_.parallel_for(n * a.groups, 1, [&](int64_t g0, int64_t g1) {
+            for (int64_t task = g0; task < g1; ++task) {
+                const int64_t sample = task / a.groups, first = (task % a.groups) * per_group;
+                double sum = 0, count = 0;
+                for (int64_t ch = first; ch < first + per_group; ++ch) {
+                    const TensorDesc x = plane(a.x, sample, ch);
+                    StridedSpace<1>({&x}).for_range(0, x.numel(), [&](int64_t len, const std::array<char*, 1>& p, const std::array<int64_t, 1>& s) {
+                        const T* v = reinterpret_cast<const T*>(p[0]);
+                        for (int64_t i = 0; i < len; ++i) sum += to_float(v[i * s[0]]);
+                    });
+                    count += double(x.numel());
+                }
+                const double mean = sum / count;
+                double squares = 0;
+                for (int64_t ch = first; ch < first + per_group; ++ch) {
+                    const TensorDesc x = plane(a.x, sample, ch);
+                    StridedSpace<1>({&x}).for_range(0, x.numel(), [&](int64_t len, const std::array<char*, 1>& p, const std::array<int64_t, 1>& s) {
+                        const T* v = reinterpret_cast<const T*>(p[0]);
+                        for (int64_t i = 0; i < len; ++i) {
+                            const double d = to_float(v[i * s[0]]) - mean;
+                            squares += d * d;
+                        }
+                    });
+                }
+                const double inv = 1.0 / std::sqrt(squares / count + a.eps);
+                for (int64_t ch = first; ch < first + per_group; ++ch) {
+                    const double w = weight.empty() ? 1.0 : weight[size_t(ch)];
+                    const double b = bias.empty() ? 0.0 : bias[size_t(ch)];
+                    const TensorDesc x = plane(a.x, sample, ch), out = plane(a.out, sample, ch);
+                    StridedSpace<2>({&x, &out}).for_range(0, x.numel(), [&](int64_t len, const std::array<char*, 2>& p, const std::array<int64_t, 2>& s) {
+                        const T* v = reinterpret_cast<const T*>(p[0]);
+                        T* o = reinterpret_cast<T*>(p[1]);
+                        for (int64_t i = 0; i < len; ++i)
+                            o[i * s[1]] = from_float<T>(static_cast<float>((to_float(v[i * s[0]]) - mean) * inv * w + b));
+                    });
+                }
+            }
+        });
+    });
+}
+
+void CpuBackend::softmax(const TensorDesc& x, const TensorDesc& out) {
+    dispatch_float_dtype(x.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        const Rows<2> rows({&x, &out});
+        const int64_t c = rows.length();
+        pool_.parallel_for(rows.count(), std::max<int64_t>(1, 4096 / std::max<int64_t>(c, 1)), [&](int64_t r0, int64_t r1) {
+            std::vector<float> e(static_cast<size_t>(c));
+            for (int64_t r = r0; r < r1; ++r) {
+                const T* in = rows.row<const T>(0, r);
+                T* o = rows.row<T>(1, r);
+                const int64_t si = rows.inner_stride(0), so = rows.inner_stride(1);
+                float m = -std::numeric_limits<float>::infinity();
+                for (int64_t i = 0; i < c; ++i) m = std::fmax(m, to_float(in[i * si]));
+                double sum = 0;
+                for (int64_t i = 0; i < c; ++i) {
+                    e[size_t(i)] = std::exp(to_float(in[i * si]) - m);
+                    sum += e[size_t(i)];
+                }
+                const double inv = 1.0 / sum;
+                for (int64_t i = 0; i < c; ++i) o[i * so] = from_float<T>(static_cast<float>(e[size_t(i)] * inv));
+            }
+        });
+    });
+}
+
+}  // namespace xdit::cpu
