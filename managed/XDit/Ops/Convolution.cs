@@ -11,6 +11,8 @@ public static class Convolution
     {
         if (x.Rank != 4 || weight.Rank != 4)
             throw new XDitException(XditStatus.InvalidArgument, $"Conv2d needs x [N, Cin, H, W] and weight [Cout, Cin, kh, kw]; got {x} and {weight}");
+        if (stride < 1 || padding < 0)
+            throw new XDitException(XditStatus.InvalidArgument, $"strides must be >= 1 and padding >= 0, got stride {stride}, padding {padding}");
         var ho = (x.Size(2) + 2 * padding - weight.Size(2)) / stride + 1;
         var wo = (x.Size(3) + 2 * padding - weight.Size(3)) / stride + 1;
         return Operands.NewOutput(x.Context, x.DType, [x.Size(0), weight.Size(0), Math.Max(ho, 0), Math.Max(wo, 0)],

@@ -62,7 +62,7 @@ public static class Elementwise
 
     /// <summary>a + weight·(b − a): classifier-free guidance is <c>Lerp(uncond, cond, scale)</c>.</summary>
     public static Tensor Lerp(Tensor a, Tensor b, double weight) =>
-        Operands.NewOutput(a.Context, a.DType, Shapes.Broadcast(a.Shape, b.Shape), o => Lerp(a, b, weight, o));
+        Operands.NewOutput(a.Context, a.DType, Operands.BroadcastShape(a, b), o => Lerp(a, b, weight, o));
 
     public static void Lerp(Tensor a, Tensor b, double weight, Tensor output)
     {
@@ -75,7 +75,7 @@ public static class Elementwise
 
     /// <summary>a + b ⊙ c, broadcast: the gated residual <c>x + gate·y</c> of DiT blocks.</summary>
     public static Tensor AddMul(Tensor a, Tensor b, Tensor c) =>
-        Operands.NewOutput(a.Context, a.DType, Shapes.Broadcast(Shapes.Broadcast(a.Shape, b.Shape), c.Shape), o => AddMul(a, b, c, o));
+        Operands.NewOutput(a.Context, a.DType, Operands.BroadcastShape(a, b, c), o => AddMul(a, b, c, o));
 
     public static void AddMul(Tensor a, Tensor b, Tensor c, Tensor output)
     {
@@ -130,7 +130,7 @@ public static class Elementwise
     static Tensor Binary(XditBinaryOp op, Tensor a, Tensor b)
     {
         Operands.SameContext(a, b);
-        return Operands.NewOutput(a.Context, a.DType, Shapes.Broadcast(a.Shape, b.Shape), o => Binary(op, a, b, o));
+        return Operands.NewOutput(a.Context, a.DType, Operands.BroadcastShape(a, b), o => Binary(op, a, b, o));
     }
 
     static void Binary(XditBinaryOp op, Tensor a, Tensor b, Tensor output)

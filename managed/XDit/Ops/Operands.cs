@@ -30,10 +30,21 @@ internal static class Operands
     public static Tensor BroadcastTo(Tensor t, ReadOnlySpan<long> shape, string name)
     {
         long[] target = shape.ToArray();
-        if (t.Rank > target.Length || !Shapes.Equal(Shapes.Broadcast(t.Shape, target), target))
+        if (t.Rank > target.Length || !Shapes.TryBroadcast(t.Shape, target, out var joint) || !Shapes.Equal(joint, target))
             throw new XDitException(XditStatus.InvalidArgument,
                 $"{name} {t.ShapeString} does not broadcast to {Shapes.ToString(target)}");
         return t.Expand(target);
+    }
+
+    /// <summary>The broadcast shape of the operands, or an <see cref="XDitException"/> naming them.</summary>
+    public static long[] BroadcastShape(params Tensor[] operands)
+    {
+        long[] shape = operands[0].Shape.ToArray();
+        foreach (var t in operands.Skip(1))
+            if (!Shapes.TryBroadcast(shape, t.Shape, out shape))
+                throw new XDitException(XditStatus.InvalidArgument,
+                    $"shapes {string.Join(", ", operands.Select(o => o.ShapeString))} do not broadcast together");
+        return shape;
     }
 
     /// <summary>A new output like <paramref name="like"/> (shape and dtype), disposed again if the call fails.</summary>

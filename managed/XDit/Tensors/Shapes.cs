@@ -79,19 +79,21 @@ public static class Shapes
     }
 
     /// <summary>NumPy broadcasting of two shapes.</summary>
-    public static long[] Broadcast(ReadOnlySpan<long> a, ReadOnlySpan<long> b)
+    public static long[] Broadcast(ReadOnlySpan<long> a, ReadOnlySpan<long> b) =>
+        TryBroadcast(a, b, out var result) ? result : throw new ArgumentException($"shapes {ToString(a)} and {ToString(b)} do not broadcast");
+
+    public static bool TryBroadcast(ReadOnlySpan<long> a, ReadOnlySpan<long> b, out long[] result)
     {
         var rank = Math.Max(a.Length, b.Length);
-        var result = new long[rank];
+        result = new long[rank];
         for (int i = 0; i < rank; i++)
         {
             var x = i < rank - a.Length ? 1 : a[i - (rank - a.Length)];
             var y = i < rank - b.Length ? 1 : b[i - (rank - b.Length)];
-            if (x != y && x != 1 && y != 1)
-                throw new ArgumentException($"shapes {ToString(a)} and {ToString(b)} do not broadcast");
+            if (x != y && x != 1 && y != 1) return false;
             result[i] = x == 1 ? y : x;
         }
-        return result;
+        return true;
     }
 
     public static bool Equal(ReadOnlySpan<long> a, ReadOnlySpan<long> b) => a.SequenceEqual(b);

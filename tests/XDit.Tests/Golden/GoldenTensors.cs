@@ -25,6 +25,22 @@ internal sealed class GoldenTensors
 
     public string FilePath { get; }
 
+    /// <summary>The folder of golden case <paramref name="name"/> in <c>../shared/golden</c> beside the
+    /// repository; the calling test is ignored (reported as skipped) when the golden data is absent.</summary>
+    public static string CaseFolder(string name)
+    {
+        var folder = Path.GetFullPath(Path.Combine(AbiTests.RepositoryRoot(), "..", "shared", "golden", name));
+        if (!Directory.Exists(folder)) Assert.Ignore($"the golden data is not installed ({folder} is missing)");
+        return folder;
+    }
+
+    /// <summary>One F32 tensor of a file, with its shape.</summary>
+    public static (float[] Values, long[] Shape) ReadF32(string file, string name)
+    {
+        var tensors = Load(file);
+        return (tensors.F32(name), tensors[name].Shape);
+    }
+
     public IReadOnlyCollection<string> Names => _entries.Keys;
 
     public static GoldenTensors Load(string path)
