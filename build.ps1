@@ -10,6 +10,8 @@
               "N passed, N failed, N skipped"
     bench     build, then the BenchmarkDotNet kernel benchmarks; BenchmarkDotNet's arguments go in one
               string: -BenchArgs '--filter *Gemm* --job short'
+    bench-peers  the peers of the kernel benchmarks in the same shapes: PyTorch on the CPU (installs
+              Debian's python3-torch and libopenblas0-pthread when root; never a CI dependency)
     bindings  regenerate managed/XDit.Native/NativeMethods.g.cs from native/include/xdit/xdit.h
     clean     remove every build output
 
@@ -24,7 +26,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'bench', 'bindings', 'clean')]
+    [ValidateSet('build', 'test', 'bench', 'bench-peers', 'bindings', 'clean')]
     [string]$Task = 'build',
     [ValidateSet('AUTO', 'ON', 'OFF')]
     [string]$Cuda,
@@ -200,6 +202,15 @@ switch ($Task) {
         Invoke-Step 'benchmarks' {
             $arguments = @($BenchArgs -split '\s+' | Where-Object { $_ })
             & dotnet run -c Release --project (Join-Path $Root 'bench/XDit.Bench/XDit.Bench.csproj') -- @arguments
+        }
+        Write-Timings
+    }
+    'bench-peers' {
+        Install-Packages @('python3-torch', 'libopenblas0-pthread') $false
+        $out = Join-Path $Root 'BenchmarkDotNet.Artifacts/peers'
+        New-Item -ItemType Directory -Force -Path $out | Out-Null
+        Invoke-Step 'PyTorch CPU attention' {
+            & /usr/bin/python3 (Join-Path $Root 'bench/peers/torch_cpu_attention.py') (Join-Path $out 'torch_cpu_attention.json')
         }
         Write-Timings
     }

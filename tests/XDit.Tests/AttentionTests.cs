@@ -51,6 +51,7 @@ public class AttentionTests
     [TestCase(1, 129, 65, 1, 72, 72)]
     [TestCase(1, 16, 600, 2, 128, 128)]
     [TestCase(2, 9, 11, 4, 16, 24)]       // Dv ≠ D
+    [TestCase(1, 80, 80, 1, 512, 512)]    // the VAE mid-block: one head as wide as the channels
     public void MatchesFp64(int b, int sq, int sk, int h, int d, int dv)
     {
         foreach (var gemm in Contexts.CpuGemms())

@@ -83,6 +83,17 @@ internal sealed class GoldenTensors
     public double[] F64(string name) => Values<double>(name, "F64");
     public long[] I64(string name) => Values<long>(name, "I64");
 
+    /// <summary>Any F32, F64 or I64 tensor as floats.</summary>
+    public float[] Floats(string name) => this[name].DType switch
+    {
+        "F32" => F32(name),
+        "F64" => Array.ConvertAll(F64(name), v => (float)v),
+        "I64" => Array.ConvertAll(I64(name), v => (float)v),
+        var other => throw new InvalidDataException($"{FilePath}: {name} is {other}, not a float or integer tensor"),
+    };
+
+    public long[] Shape(string name) => this[name].Shape;
+
     /// <summary>The elements, reinterpreted from little-endian bytes (this runs on little-endian hosts only).</summary>
     T[] Values<T>(string name, string dtype) where T : unmanaged
     {
