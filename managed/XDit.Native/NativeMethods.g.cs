@@ -10,7 +10,7 @@ namespace XDit.Native;
 public static partial class NativeConstants
 {
     /// <summary>Bumped on every change of a signature, struct or enum value below.</summary>
-    public const int XDIT_ABI_VERSION = 2;
+    public const int XDIT_ABI_VERSION = 3;
     /// <summary>The largest tensor rank a descriptor carries.</summary>
     public const int XDIT_MAX_RANK = 6;
 }
@@ -246,6 +246,16 @@ public static unsafe partial class NativeMethods
     [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial XditStatus xdit_buffer_free(nint buffer);
+
+    /// <summary>
+    /// A buffer over host memory the caller owns, used without a copy (CPU contexts only; a CUDA context
+    /// answers XDIT_STATUS_UNSUPPORTED): a memory-mapped weight file, for example. The library never frees
+    /// or writes it through this buffer's own calls; the caller keeps it valid until the buffer is freed.
+    /// Not counted by the allocator statistics.
+    /// </summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_buffer_wrap(ContextHandle context, ref byte data, ulong bytes, out BufferHandle out_buffer);
 
     [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]

@@ -75,6 +75,36 @@ public class MemoryTests
         Assert.That(context.AllocatorStats.BytesInUse, Is.EqualTo(8192UL));
     }
 
+    sealed class NativeBlock(int bytes) : IDisposable
+    {
+        public unsafe nint Address { get; } = (nint)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)bytes);
+        public bool Disposed { get; private set; }
+        public void Dispose()
+        {
+            if (Disposed) return;
+            Disposed = true;
+            unsafe { System.Runtime.InteropServices.NativeMemory.Free((void*)Address); }
+        }
+    }
+
+    [Test]
+    public void WrappedHostMemoryIsUsedWithoutACopy()
+    {
+        using var context = Contexts.Cpu();
+        var block = new NativeBlock(6 * sizeof(float));
+        var values = new[] { 1f, 2f, 3f, 4f, 5f, 6f };
+        System.Runtime.InteropServices.Marshal.Copy(values, 0, block.Address, 6);
+        var start = context.AllocatorStats;
+        var t = Tensor.WrapHost(context, block.Address, DType.F32, [2, 3], block);
+        var view = t.Transpose(0, 1);
+        t.Dispose();
+        Assert.That(view.Contiguous().ToArray<float>(), Is.EqualTo(new[] { 1f, 4f, 2f, 5f, 3f, 6f }));
+        Assert.That(block.Disposed, Is.False, "a live view keeps the memory");
+        Assert.That(context.AllocatorStats.AllocationCount, Is.EqualTo(start.AllocationCount + 1), "only the Contiguous copy allocates");
+        view.Dispose();
+        Assert.That(block.Disposed, Is.True, "the owner is released with the last view");
+    }
+
     [Test]
     public void ContextsHonourTheirThreadBudget()
     {

@@ -98,6 +98,17 @@ public sealed class Tensor : IDisposable
     public static Tensor FromArray<T>(DeviceContext context, T[] data, params long[] shape) where T : unmanaged =>
         FromSpan<T>(context, data, shape);
 
+    /// <summary>A contiguous tensor over host memory that <paramref name="owner"/> keeps valid (a
+    /// memory-mapped weight file), without a copy; the owner is disposed with the last view. CPU
+    /// contexts only.</summary>
+    internal static Tensor WrapHost(DeviceContext context, nint data, DType dtype, long[] shape, IDisposable? owner)
+    {
+        Shapes.Validate(shape);
+        var bytes = checked((ulong)Shapes.Product(shape) * (ulong)dtype.ElementSize());
+        var storage = TensorStorage.Wrap(context, data, bytes, owner);
+        return new Tensor(storage, dtype, (long[])shape.Clone(), Shapes.ContiguousStrides(shape), 0);
+    }
+
     // ---- host copies ----------------------------------------------------------------------------
 
     /// <summary>Copies <paramref name="source"/> (row-major, one element per element of this view)

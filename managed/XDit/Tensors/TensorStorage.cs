@@ -7,14 +7,16 @@ namespace XDit.Tensors;
 internal sealed class TensorStorage
 {
     readonly BufferHandle _buffer;
+    readonly IDisposable? _owner;
     int _references = 1;
 
-    TensorStorage(DeviceContext context, BufferHandle buffer, nint data, ulong bytes)
+    TensorStorage(DeviceContext context, BufferHandle buffer, nint data, ulong bytes, IDisposable? owner = null)
     {
         Context = context;
         _buffer = buffer;
         Data = data;
         Bytes = bytes;
+        _owner = owner;
     }
 
     public DeviceContext Context { get; }
@@ -37,6 +39,14 @@ internal sealed class TensorStorage
         }
     }
 
+    /// <summary>Storage over host memory that <paramref name="owner"/> keeps valid (a memory-mapped
+    /// file view); it is disposed with the storage. CPU contexts only.</summary>
+    public static TensorStorage Wrap(DeviceContext context, nint data, ulong bytes, IDisposable? owner)
+    {
+        NativeStatus.Check(NativeMethods.xdit_buffer_wrap(context.Handle, data, bytes, out var buffer));
+        return new TensorStorage(context, buffer, data, bytes, owner);
+    }
+
     public void AddReference()
     {
         if (Interlocked.Increment(ref _references) <= 1)
@@ -45,6 +55,8 @@ internal sealed class TensorStorage
 
     public void Release()
     {
-        if (Interlocked.Decrement(ref _references) == 0) _buffer.Dispose();
+        if (Interlocked.Decrement(ref _references) != 0) return;
+        _buffer.Dispose();
+        _owner?.Dispose();
     }
 }

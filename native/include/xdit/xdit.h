@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 /* Bumped on every change of a signature, struct or enum value below. */
-#define XDIT_ABI_VERSION 2
+#define XDIT_ABI_VERSION 3
 
 /* The largest tensor rank a descriptor carries. */
 #define XDIT_MAX_RANK 6
@@ -179,6 +179,12 @@ XDIT_API xdit_status xdit_context_reset_peak(xdit_context* context);
  * bytes. Contents are undefined. A zero-byte buffer is valid and has a null data pointer. */
 XDIT_API xdit_status xdit_buffer_alloc(xdit_context* context, uint64_t bytes, xdit_buffer** out_buffer);
 XDIT_API xdit_status xdit_buffer_free(xdit_buffer* buffer);
+
+/* A buffer over host memory the caller owns, used without a copy (CPU contexts only; a CUDA context
+ * answers XDIT_STATUS_UNSUPPORTED): a memory-mapped weight file, for example. The library never frees
+ * or writes it through this buffer's own calls; the caller keeps it valid until the buffer is freed.
+ * Not counted by the allocator statistics. */
+XDIT_API xdit_status xdit_buffer_wrap(xdit_context* context, void* data, uint64_t bytes, xdit_buffer** out_buffer);
 XDIT_API xdit_status xdit_buffer_data(xdit_buffer* buffer, void** out_data);
 XDIT_API xdit_status xdit_buffer_size(xdit_buffer* buffer, uint64_t* out_bytes);
 

@@ -150,8 +150,25 @@ xdit_status xdit_buffer_alloc(xdit_context* context, uint64_t bytes, xdit_buffer
 xdit_status xdit_buffer_free(xdit_buffer* buffer) {
     return guard(__func__, [&] {
         if (buffer == nullptr) return;
-        if (buffer->data) buffer->context->allocator().free(buffer->data, buffer->block_bytes);
+        if (buffer->data && buffer->owned) buffer->context->allocator().free(buffer->data, buffer->block_bytes);
         delete buffer;
+    });
+}
+
+xdit_status xdit_buffer_wrap(xdit_context* context, void* data, uint64_t bytes, xdit_buffer** out_buffer) {
+    return guard(__func__, [&] {
+        xdit_buffer*& out = require(out_buffer, "out_buffer");
+        out = nullptr;
+        Context& c = context_of(context);
+        if (c.options().device_kind != XDIT_DEVICE_CPU)
+            fail(XDIT_STATUS_UNSUPPORTED, "only CPU contexts can wrap host memory; copy it into a buffer instead");
+        if (data == nullptr && bytes > 0) invalid("data is null");
+        auto handle = std::make_unique<xdit_buffer>();
+        handle->context = context->context;
+        handle->data = data;
+        handle->bytes = bytes;
+        handle->owned = false;
+        out = handle.release();
     });
 }
 

@@ -39,6 +39,7 @@ struct xdit_buffer {
     void* data = nullptr;
     uint64_t bytes = 0;
     size_t block_bytes = 0;
+    bool owned = true;  // false for memory the caller wrapped (xdit_buffer_wrap)
 };
 
 namespace xdit {
