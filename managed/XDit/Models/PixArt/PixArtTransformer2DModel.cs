@@ -1,0 +1,125 @@
+using XDit.Nn;
+using XDit.Nn.Embeddings;
+using XDit.Nn.Layers;
+using XDit.Ops;
+using XDit.Tensors;
+
+namespace XDit.Models.PixArt;
+
+/// <summary>
+/// diffusers' <c>PixArtTransformer2DModel</c> (PixArt-α and PixArt-Σ): patch embedding with a 2-D sin-cos
+/// position table for any latent size, adaLN-single timestep conditioning (plus PixArt-α's resolution
+/// and aspect-ratio embeddings), caption projection, <see cref="PixArtBlock"/>s, a modulated final norm and
+/// the unpatchify. Parameter names equal the checkpoint's.
+/// </summary>
+public sealed class PixArtTransformer2DModel : Module
+{
+    const int SinusoidDim = 256;
+
+    public PixArtTransformer2DModel(PixArtConfig config)
+    {
+        Config = config;
+        var dim = config.InnerDim;
+        var p = config.PatchSize;
+        PatchProjection = Child("pos_embed.proj", new Conv2d(config.InChannels, dim, p, p));
+        TimestepEmbedder = Child("adaln_single.emb.timestep_embedder", new TimestepEmbedder(SinusoidDim, dim));
+        if (config.UseAdditionalConditions)
+        {
+            ResolutionEmbedder = Child("adaln_single.emb.resolution_embedder", new TimestepEmbedder(SinusoidDim, dim / 3));
+            AspectRatioEmbedder = Child("adaln_single.emb.aspect_ratio_embedder", new TimestepEmbedder(SinusoidDim, dim / 3));
+        }
+        TimestepModulation = Child("adaln_single.linear", new Linear(dim, 6L * dim));
+        CaptionProjection1 = Child("caption_projection.linear_1", new Linear(config.CaptionChannels, dim));
+        CaptionProjection2 = Child("caption_projection.linear_2", new Linear(dim, dim));
+        Blocks = Enumerable.Range(0, config.NumLayers).Select(i => Child($"transformer_blocks.{i}", new PixArtBlock(config))).ToArray();
+        FinalScaleShift = Param("scale_shift_table", 2, dim);
+        ProjectOut = Child("proj_out", new Linear(dim, (long)p * p * config.OutChannels));
+    }
+
+    public PixArtConfig Config { get; }
+    public Conv2d PatchProjection { get; }
+    public TimestepEmbedder TimestepEmbedder { get; }
+    public TimestepEmbedder? ResolutionEmbedder { get; }
+    public TimestepEmbedder? AspectRatioEmbedder { get; }
+    public Linear TimestepModulation { get; }
+    public Linear CaptionProjection1 { get; }
+    public Linear CaptionProjection2 { get; }
+    public IReadOnlyList<PixArtBlock> Blocks { get; }
+    public Parameter FinalScaleShift { get; }
+    public Linear ProjectOut { get; }
+
+    /// <summary>
+    /// The noise (and learned variance) prediction [B, out_channels, H, W] for latents [B, in_channels, H, W].
+    /// </summary>
+    /// <param name="timesteps">One diffusion timestep per sample.</param>
+    /// <param name="caption">Caption embeddings [B, T, caption_channels].</param>
+    /// <param name="captionMask">bool [B, T], true for real tokens; null attends to every token.</param>
+    /// <param name="resolution">PixArt-α only: [height, width] in pixels per sample, row-major [B, 2].</param>
+    /// <param name="aspectRatio">PixArt-α only: height / width per sample.</param>
+    public Tensor Forward(Tensor latents, ReadOnlySpan<float> timesteps, Tensor caption, Tensor? captionMask,
+        ReadOnlySpan<float> resolution = default, ReadOnlySpan<float> aspectRatio = default)
+    {
+        var context = latents.Context;
+        long batch = latents.Size(0), height = latents.Size(2), width = latents.Size(3);
+        var p = Config.PatchSize;
+        if (height % p != 0 || width % p != 0)
+            throw new XDitException(Native.XditStatus.InvalidArgument,
+                $"latents {latents.ShapeString}: height and width must be multiples of the patch size {p}");
+        if (timesteps.Length != batch)
+            throw new XDitException(Native.XditStatus.InvalidArgument, $"{timesteps.Length} timesteps for a batch of {batch}");
+        using var scope = new TensorScope();
+
+        var x = Embed(latents);
+        var (timestep, embeddedTimestep) = ConditionOnTimestep(context, batch, timesteps, resolution, aspectRatio);
+        var captionStates = CaptionProjection2.Forward(CaptionProjection1.Forward(caption, Epilogue.GeluTanh));
+        foreach (var block in Blocks) x = block.Forward(x, timestep, captionStates, captionMask);
+
+        // Final norm modulated by scale_shift_table + the timestep embedding: [B, 2, C] = shift, scale.
+        var modulation = Elementwise.Add(FinalScaleShift.Value.Unsqueeze(0), embeddedTimestep.Unsqueeze(1));
+        x = Normalization.LayerNorm(x, null, null, Config.NormEps, modulation.Narrow(1, 1, 1), modulation.Narrow(1, 0, 1));
+        var tokens = ProjectOut.Forward(x);
+        return Layout.Unpatchify(tokens, (int)height, (int)width, p, Config.OutChannels).MoveToOuterScope();
+    }
+
+    /// <summary>Patch embedding as a GEMM over patchified latents (the conv's weight read as [C, in·p·p]),
+    /// plus the 2-D sin-cos table for this latent grid.</summary>
+    Tensor Embed(Tensor latents)
+    {
+        var context = latents.Context;
+        var p = Config.PatchSize;
+        var dim = Config.InnerDim;
+        var patches = Layout.Patchify(latents, p);
+        var weight = PatchProjection.Weight.Value.View(dim, (long)Config.InChannels * p * p);
+        var projected = MatMul.Gemm(patches, weight, PatchProjection.Bias!.Value);
+        int gridHeight = (int)(latents.Size(2) / p), gridWidth = (int)(latents.Size(3) / p);
+        var table = SinCosPositionEmbedding.TwoDimensional(context, dim, gridHeight, gridWidth,
+            (double)Config.SampleSize / p, Config.InterpolationScale);
+        using var typedTable = table.DType == projected.DType ? null : table.To(projected.DType);
+        return Elementwise.Add(projected, (typedTable ?? table).Unsqueeze(0));
+    }
+
+    /// <summary>adaLN-single: the timestep (plus PixArt-α's size conditions) embedded to [B, C], and its
+    /// SiLU-then-linear projection to the blocks' six modulation vectors [B, 6·C].</summary>
+    (Tensor Timestep, Tensor Embedded) ConditionOnTimestep(DeviceContext context, long batch, ReadOnlySpan<float> timesteps,
+        ReadOnlySpan<float> resolution, ReadOnlySpan<float> aspectRatio)
+    {
+        var dtype = TimestepModulation.Weight.Value.DType;
+        Tensor Sinusoid(ReadOnlySpan<float> values)
+        {
+            var t = TimestepEmbedding.Sinusoidal(context, values, SinusoidDim, flipSinToCos: true, downscaleFreqShift: 0);
+            return dtype == DType.F32 ? t : t.To(dtype);
+        }
+        var embedded = TimestepEmbedder.Forward(Sinusoid(timesteps));
+        if (Config.UseAdditionalConditions)
+        {
+            if (resolution.Length != 2 * batch || aspectRatio.Length != batch)
+                throw new XDitException(Native.XditStatus.InvalidArgument,
+                    $"PixArt-α needs a resolution [height, width] and an aspect ratio per sample; got {resolution.Length} and {aspectRatio.Length} values for a batch of {batch}");
+            var sizes = ResolutionEmbedder!.Forward(Sinusoid(resolution)).View(batch, -1);
+            var ratios = AspectRatioEmbedder!.Forward(Sinusoid(aspectRatio)).View(batch, -1);
+            embedded = Elementwise.Add(embedded, Layout.Cat(1, sizes, ratios));
+        }
+        var silu = Elementwise.Unary(UnaryOp.Silu, embedded);
+        return (TimestepModulation.Forward(silu), embedded);
+    }
+}
