@@ -11,7 +11,9 @@ public abstract class Module : IDisposable
     readonly List<(string Name, Module Module)> _children = new();
     readonly List<Parameter> _parameters = new();
 
-    /// <summary>Registers a child under <paramref name="name"/> (dots allowed, e.g. <c>to_out.0</c>).</summary>
+    /// <summary>Registers a child under <paramref name="name"/> (dots allowed, e.g. <c>to_out.0</c>). An
+    /// empty name puts the child's parameters directly into this module's namespace (a component whose
+    /// checkpoint names have no level of their own).</summary>
     protected T Child<T>(string name, T module) where T : Module
     {
         _children.Add((name, module));
@@ -30,7 +32,7 @@ public abstract class Module : IDisposable
     {
         foreach (var p in _parameters) yield return (prefix + p.Name, p);
         foreach (var (name, child) in _children)
-            foreach (var entry in child.NamedParameters(prefix + name + "."))
+            foreach (var entry in child.NamedParameters(name.Length == 0 ? prefix : prefix + name + "."))
                 yield return entry;
     }
 
