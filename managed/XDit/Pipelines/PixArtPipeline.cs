@@ -1,0 +1,208 @@
+using System.Diagnostics;
+using XDit.Imaging;
+using XDit.Models.PixArt;
+using XDit.Models.T5;
+using XDit.Models.Vae;
+using XDit.Nn;
+using XDit.Ops;
+using XDit.Rng;
+using XDit.Schedulers;
+using XDit.Tensors;
+using XDit.Text;
+using XDit.Weights;
+
+namespace XDit.Pipelines;
+
+/// <summary>
+/// PixArt-α / PixArt-Σ text-to-image, as diffusers' <c>PixArtAlphaPipeline</c> and
+/// <c>PixArtSigmaPipeline</c> compute it: T5 caption embeddings (with the padding mask), classifier-free
+/// guidance against the negative prompt (unconditional half first), the seeded initial latent drawn as a
+/// CPU torch generator would, DPM-Solver++ steps, the VAE decode in fp32. The components stay resident
+/// between calls; a pipeline serves one generation at a time.
+/// </summary>
+/// <remarks>Differences from diffusers, by design: captions are not cleaned (diffusers' optional
+/// bs4/ftfy caption cleaning), and resolution binning is the caller's choice of height and width.</remarks>
+public sealed class PixArtPipeline : IDisposable
+{
+    readonly T5Tokenizer _tokenizer;
+    readonly T5EncoderModel _textEncoder;
+    readonly PixArtTransformer2DModel _transformer;
+    readonly AutoencoderKL _vae;
+    readonly IScheduler _scheduler;
+    readonly DType _dtype;
+
+    PixArtPipeline(DeviceContext context, DType dtype, bool isSigma, T5Tokenizer tokenizer, T5EncoderModel textEncoder,
+        PixArtTransformer2DModel transformer, AutoencoderKL vae, IScheduler scheduler)
+    {
+        Context = context;
+        _dtype = dtype;
+        IsSigma = isSigma;
+        _tokenizer = tokenizer;
+        _textEncoder = textEncoder;
+        _transformer = transformer;
+        _vae = vae;
+        _scheduler = scheduler;
+    }
+
+    public DeviceContext Context { get; }
+
+    /// <summary>PixArt-Σ (300 caption tokens) rather than PixArt-α (120).</summary>
+    public bool IsSigma { get; }
+
+    public PixArtTransformer2DModel Transformer => _transformer;
+
+    /// <summary>The image size in pixels per latent pixel.</summary>
+    public int VaeScaleFactor => _vae.Config.ScaleFactor;
+
+    /// <summary>Loads every component of a diffusers PixArt folder onto <paramref name="context"/>. The
+    /// transformer runs in <paramref name="dtype"/>; the text encoder in f32 or bf16 (never f16); the VAE
+    /// in f32.</summary>
+    public static PixArtPipeline Load(string folder, DeviceContext context, DType dtype = DType.F32)
+    {
+        var diffusers = DiffusersFolder.Open(folder);
+        var className = diffusers.Index.ClassName;
+        if (className is not ("PixArtAlphaPipeline" or "PixArtSigmaPipeline"))
+            throw new XDitException(Native.XditStatus.Unsupported, $"{folder}: model_index.json names {className}, not a PixArt pipeline");
+        var textDType = dtype == DType.F16 ? DType.BF16 : dtype;
+        var disposables = new List<IDisposable>();
+        try
+        {
+            var tokenizer = T5Tokenizer.FromFolder(diffusers.Component("tokenizer"));
+            var textEncoder = Track(new T5EncoderModel(T5Config.FromJson(diffusers.Config("text_encoder").Root)), disposables);
+            using (var weights = diffusers.OpenWeights("text_encoder")) textEncoder.LoadWeights(weights, context, textDType);
+            var transformer = Track(new PixArtTransformer2DModel(PixArtConfig.FromJson(diffusers.Config("transformer").Root)), disposables);
+            using (var weights = diffusers.OpenWeights("transformer")) WeightLoader.Load(transformer, weights, context, dtype, sourceName: "transformer checkpoint");
+            var vae = Track(new AutoencoderKL(AutoencoderKLConfig.FromJson(diffusers.Config("vae").Root)), disposables);
+            using (var weights = diffusers.OpenWeights("vae")) WeightLoader.Load(vae, weights, context, DType.F32, sourceName: "VAE checkpoint");
+            var scheduler = Track(DpmSolverMultistepScheduler.FromConfig(diffusers.Config("scheduler").Root), disposables);
+            return new PixArtPipeline(context, dtype, className == "PixArtSigmaPipeline", tokenizer, textEncoder, transformer, vae, scheduler);
+        }
+        catch
+        {
+            foreach (var d in disposables) d.Dispose();
+            throw;
+        }
+    }
+
+    static T Track<T>(T item, List<IDisposable> list) where T : IDisposable
+    {
+        list.Add(item);
+        return item;
+    }
+
+    public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null,
+        CancellationToken cancellation = default)
+    {
+        Validate(request);
+        var clock = Stopwatch.StartNew();
+        var timings = new List<StageTiming>();
+        void Report(string stage, int step, int steps) => progress?.Report(new GenerationProgress(stage, step, steps, clock.Elapsed));
+        var stage = Stopwatch.StartNew();
+        void EndStage(string name)
+        {
+            timings.Add(new StageTiming(name, stage.Elapsed));
+            stage.Restart();
+        }
+
+        using var scope = new TensorScope();
+        var guidance = request.GuidanceScale > 1;
+        var batch = request.Prompts.Count * request.ImagesPerPrompt;
+
+        // Text: [negative × batch, prompt × batch] when guiding, as diffusers concatenates them.
+        Report("text encoder", 0, request.Steps);
+        var prompts = request.Prompts.SelectMany(p => Enumerable.Repeat(p, request.ImagesPerPrompt)).ToList();
+        var texts = guidance ? Enumerable.Repeat(request.NegativePrompt, batch).Concat(prompts).ToList() : prompts;
+        var (caption, captionMask) = EncodeText(texts, request.MaxSequenceLength > 0 ? request.MaxSequenceLength : IsSigma ? 300 : 120);
+        EndStage("text encoder");
+
+        _scheduler.SetTimesteps(request.Steps);
+        var latents = InitialLatents(request);
+        var latentShape = latents.Shape.ToArray();
+
+        var sizes = Enumerable.Range(0, guidance ? 2 * batch : batch).SelectMany(_ => new float[] { request.Height, request.Width }).ToArray();
+        var ratios = Enumerable.Repeat((float)request.Height / request.Width, sizes.Length / 2).ToArray();
+        for (int i = 0; i < request.Steps; i++)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            Report("denoising", i + 1, request.Steps);
+            using var stepScope = new TensorScope();
+            var modelInput = guidance ? Layout.Cat(0, latents, latents) : latents;
+            var timesteps = Enumerable.Repeat((float)_scheduler.Timesteps[i], (int)modelInput.Size(0)).ToArray();
+            var prediction = _transformer.Forward(modelInput, timesteps, caption, captionMask,
+                _transformer.Config.UseAdditionalConditions ? sizes : default, _transformer.Config.UseAdditionalConditions ? ratios : default);
+            // The learned-variance channels are not part of the noise prediction.
+            var noise = prediction.Narrow(1, 0, _transformer.Config.InChannels);
+            if (guidance) noise = Elementwise.Lerp(noise.Narrow(0, 0, batch), noise.Narrow(0, batch, batch), request.GuidanceScale);
+            latents = _scheduler.Step(noise, i, latents).MoveToOuterScope();
+            EndStage($"step {i + 1}");
+        }
+        _scheduler.Reset();
+        var latentValues = latents.To(DType.F32).ToArray<float>();
+        if (request.LatentsOnly) return new GenerationResult([], request.Width, request.Height, latentValues, latentShape, timings);
+
+        Report("vae decode", request.Steps, request.Steps);
+        var decoded = _vae.DecodeScaled(latents.To(DType.F32));
+        var images = ImageConversion.ToRgbBytes(decoded);
+        EndStage("vae decode");
+        return new GenerationResult(images, request.Width, request.Height, latentValues, latentShape, timings);
+    }
+
+    /// <summary>The starting latent of a request: <c>torch.randn</c> with a CPU generator seeded with the
+    /// request's seed (the numbers a diffusers pipeline gets from <c>torch.Generator("cpu").manual_seed</c>),
+    /// times the scheduler's initial noise sigma, in the transformer's dtype.</summary>
+    public Tensor InitialLatents(GenerationRequest request)
+    {
+        var factor = VaeScaleFactor;
+        var batch = request.Prompts.Count * request.ImagesPerPrompt;
+        var noise = Noise.Randn(Context, new TorchGenerator(request.Seed), _dtype,
+            batch, _transformer.Config.InChannels, request.Height / factor, request.Width / factor);
+        if (_scheduler.InitNoiseSigma == 1) return noise;
+        using (noise) return Elementwise.Affine(noise, _scheduler.InitNoiseSigma, 0);
+    }
+
+    /// <summary>Caption embeddings [N, L, C] in the transformer's dtype and the key mask bool [N, L].</summary>
+    (Tensor Caption, Tensor Mask) EncodeText(IReadOnlyList<string> texts, int maxLength)
+    {
+        var tokens = _tokenizer.EncodeBatch(texts, maxLength, padToMaxLength: true, truncate: true);
+        int n = tokens.BatchSize, length = tokens.Length;
+        var ids = new long[n * length];
+        var mask = new long[n * length];
+        for (int r = 0; r < n; r++)
+            for (int t = 0; t < length; t++)
+            {
+                ids[r * length + t] = tokens.InputIds[r, t];
+                mask[r * length + t] = tokens.AttentionMask[r, t];
+            }
+        var hidden = _textEncoder.Forward(ids, mask, n, Context);
+        var caption = hidden.DType == _dtype ? hidden : hidden.To(_dtype);
+        var keep = Tensor.FromArray(Context, mask.Select(m => m != 0).ToArray(), n, length);
+        return (caption, keep);
+    }
+
+    void Validate(GenerationRequest request)
+    {
+        var multiple = VaeScaleFactor * _transformer.Config.PatchSize;
+        string? problem = request switch
+        {
+            { Prompts.Count: 0 } => "at least one prompt is needed",
+            _ when request.Prompts.Any(string.IsNullOrWhiteSpace) => "prompts must not be empty",
+            { Height: <= 0 } or { Width: <= 0 } => $"height and width must be positive, got {request.Height}x{request.Width}",
+            _ when request.Height % multiple != 0 || request.Width % multiple != 0 =>
+                $"height and width must be multiples of {multiple} (VAE factor {VaeScaleFactor} × patch {_transformer.Config.PatchSize}), got {request.Height}x{request.Width}",
+            { Steps: < 1 or > 1000 } => $"the step count must be in [1, 1000], got {request.Steps}",
+            { ImagesPerPrompt: < 1 } => $"images per prompt must be >= 1, got {request.ImagesPerPrompt}",
+            { MaxSequenceLength: < 0 } => $"max sequence length must be >= 0, got {request.MaxSequenceLength}",
+            _ when !double.IsFinite(request.GuidanceScale) => "the guidance scale must be finite",
+            _ => null,
+        };
+        if (problem is not null) throw new XDitException(Native.XditStatus.InvalidArgument, problem);
+    }
+
+    public void Dispose()
+    {
+        _textEncoder.Dispose();
+        _transformer.Dispose();
+        _vae.Dispose();
+        _scheduler.Dispose();
+    }
+}
