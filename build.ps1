@@ -8,6 +8,8 @@
     build     native library (CMake) + managed solution
     test      build with CUDA ON and warnings as errors, then every test group; prints a closing line
               "N passed, N failed, N skipped"
+    demo      build, then generate an image with the built-in tiny PixArt model (random weights made
+              from a seed, written as a diffusers folder and loaded back) and print each stage's time
     bench     build, then the BenchmarkDotNet kernel benchmarks; BenchmarkDotNet's arguments go in one
               string: -BenchArgs '--filter *Gemm* --job short'
     bench-peers  the peers of the kernel benchmarks in the same shapes: PyTorch on the CPU (installs
@@ -26,7 +28,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'bench', 'bench-peers', 'bindings', 'clean')]
+    [ValidateSet('build', 'test', 'demo', 'bench', 'bench-peers', 'bindings', 'clean')]
     [string]$Task = 'build',
     [ValidateSet('AUTO', 'ON', 'OFF')]
     [string]$Cuda,
@@ -195,6 +197,19 @@ switch ($Task) {
         Build-Native $true
         Build-Managed
         Invoke-Tests
+    }
+    'demo' {
+        Install-Prerequisites $false
+        Build-Native $false
+        Build-Managed
+        $xdit = Join-Path $Root "managed/XDit.Cli/bin/$Configuration/net10.0/xdit"
+        $image = Join-Path $Root 'demo.png'
+        Invoke-Step 'xdit generate (tiny-pixart)' {
+            & $xdit generate --arch tiny-pixart --random_weights --prompt 'A small cactus with a happy face in the Sahara desert.' `
+                --num_inference_steps 8 --seed 42 --output $image
+        }
+        Write-Timings
+        Write-Host "image: $image"
     }
     'bench' {
         Install-Prerequisites $false

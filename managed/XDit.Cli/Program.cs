@@ -5,17 +5,23 @@ try
 {
     if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
     {
-        Console.WriteLine("usage: xdit check [--golden DIR]");
+        Console.WriteLine("usage: xdit generate (--model DIR | --arch tiny-pixart|pixart-alpha|pixart-sigma --random_weights) [--prompt TEXT]... [options]");
+        Console.WriteLine("       xdit check");
+        Console.WriteLine("options of generate (xDiT's names; dashes or underscores): --negative_prompt --height --width --num_inference_steps");
+        Console.WriteLine("  --guidance_scale --seed --num_images_per_prompt --max_sequence_length --output_type pil|latent --output PATH");
+        Console.WriteLine("  --save_model DIR --device cpu|cuda:N --dtype f32|bf16|f16");
         return args.Length == 0 ? 2 : 0;
     }
     var options = new CommandLine(args.Skip(1));
     switch (args[0])
     {
+        case "generate":
+            return GenerateCommand.Run(options, Console.Out);
         case "check":
             options.RejectUnknown("check");
             return EnvironmentReport.Run(Console.Out);
         default:
-            throw new UsageException($"unknown command '{args[0]}' (commands: check)");
+            throw new UsageException($"unknown command '{args[0]}' (commands: generate, check)");
     }
 }
 catch (UsageException e)

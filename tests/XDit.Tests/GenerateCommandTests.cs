@@ -1,0 +1,74 @@
+using XDit.Cli;
+
+namespace XDit.Tests;
+
+/// <summary><c>xdit generate</c> in-process on the built-in tiny model: latents written as safetensors,
+/// the same for the same seed, PNG output, and one-line usage errors.</summary>
+[TestFixture]
+public class GenerateCommandTests
+{
+    static int Generate(params string[] arguments) => GenerateCommand.Run(new CommandLine(arguments), TextWriter.Null);
+
+    [Test]
+    public void LatentOutputIsReproducibleAndImagesAreWritten()
+    {
+        var folder = Directory.CreateTempSubdirectory("xdit-generate").FullName;
+        try
+        {
+            string Latents(string name, string seed)
+            {
+                var path = Path.Combine(folder, name);
+                Assert.That(Generate("--arch", "tiny-pixart", "--random-weights", "--num_inference_steps", "3", "--seed", seed,
+                    "--output_type", "latent", "--output", path), Is.Zero);
+                return path;
+            }
+            var a = GoldenTensors.Load(Latents("a.safetensors", "3")).F32("latents");
+            var b = GoldenTensors.Load(Latents("b.safetensors", "3")).F32("latents");
+            var c = GoldenTensors.Load(Latents("c.safetensors", "4")).F32("latents");
+            Assert.That(b, Is.EqualTo(a));
+            Assert.That(c, Is.Not.EqualTo(a));
+            var png = Path.Combine(folder, "image.png");
+            Assert.That(Generate("--arch", "tiny-pixart", "--random_weights", "--num_inference_steps", "2", "--output", png), Is.Zero);
+            Assert.That(File.ReadAllBytes(png).AsSpan(1, 3).ToArray(), Is.EqualTo("PNG"u8.ToArray()));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Test]
+    public void SavedModelLoadsBackThroughModel()
+    {
+        var folder = Directory.CreateTempSubdirectory("xdit-saved").FullName;
+        try
+        {
+            var model = Path.Combine(folder, "tiny");
+            var first = Path.Combine(folder, "first.safetensors");
+            var second = Path.Combine(folder, "second.safetensors");
+            Assert.That(Generate("--arch", "tiny-pixart", "--random_weights", "--save_model", model, "--num_inference_steps", "2",
+                "--output_type", "latent", "--output", first, "--max_sequence_length", "30", "--height", "128", "--width", "128"), Is.Zero);
+            Assert.That(Generate("--model", model, "--num_inference_steps", "2", "--output_type", "latent", "--output", second,
+                "--max_sequence_length", "30", "--height", "128", "--width", "128"), Is.Zero);
+            Assert.That(GoldenTensors.Load(second).F32("latents"), Is.EqualTo(GoldenTensors.Load(first).F32("latents")));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Test]
+    public void UsageMistakesAreClear()
+    {
+        Assert.That(Assert.Throws<UsageException>(() => Generate())!.Message, Does.Contain("--model DIR"));
+        Assert.That(Assert.Throws<UsageException>(() => Generate("--arch", "tiny-pixart"))!.Message, Does.Contain("--random_weights"));
+        Assert.That(Assert.Throws<UsageException>(() => Generate("--arch", "tiny-pixart", "--random_weights", "--ulysses_degree", "2"))!.Message,
+            Does.Contain("not implemented"));
+        Assert.That(Assert.Throws<UsageException>(() => Generate("--arch", "tiny-pixart", "--random_weights", "--tensor-parallel-degree", "2"))!.Message,
+            Does.Contain("tensor_parallel_degree"));
+        Assert.That(Assert.Throws<UsageException>(() => Generate("--arch", "tiny-pixart", "--random_weights", "--stepz", "2"))!.Message,
+            Does.Contain("--stepz"));
+        Assert.That(Assert.Throws<XDitException>(() => Generate("--arch", "nope", "--random_weights"))!.Message, Does.Contain("tiny-pixart"));
+    }
+}
