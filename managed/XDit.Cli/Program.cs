@@ -6,7 +6,7 @@ try
     if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
     {
         Console.WriteLine("usage: xdit generate (--model DIR | --arch tiny-pixart|pixart-alpha|pixart-sigma --random_weights) [--prompt TEXT]... [options]");
-        Console.WriteLine("       xdit check");
+        Console.WriteLine("       xdit check [--golden DIR]   (environment report, or run golden case folders)");
         Console.WriteLine("options of generate (xDiT's names; dashes or underscores): --negative_prompt --height --width --num_inference_steps");
         Console.WriteLine("  --guidance_scale --seed --num_images_per_prompt --max_sequence_length --output_type pil|latent --output PATH");
         Console.WriteLine("  --save_model DIR --device cpu|cuda:N --dtype f32|bf16|f16");
@@ -18,8 +18,9 @@ try
         case "generate":
             return GenerateCommand.Run(options, Console.Out);
         case "check":
+            var golden = options.String("golden");
             options.RejectUnknown("check");
-            return EnvironmentReport.Run(Console.Out);
+            return golden is null ? EnvironmentReport.Run(Console.Out) : XDit.Cli.Golden.GoldenRunner.Run(golden, Console.Out);
         default:
             throw new UsageException($"unknown command '{args[0]}' (commands: generate, check)");
     }
