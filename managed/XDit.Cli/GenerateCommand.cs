@@ -16,10 +16,7 @@ public static class GenerateCommand
 {
     public static int Run(CommandLine options, TextWriter output)
     {
-        var model = options.String("model");
-        var arch = options.String("arch");
-        var randomWeights = options.Flag("random_weights");
-        var saveModel = options.String("save_model");
+        var source = ModelSource.Parse(options);
         var prompts = options.Strings("prompt");
         var negative = options.String("negative_prompt", "") ?? "";
         var height = options.Int("height", 0, min: 0);
@@ -31,8 +28,6 @@ public static class GenerateCommand
         var maxSequenceLength = options.Int("max_sequence_length", 0, min: 0);
         var outputType = options.String("output_type", "pil");
         var outputPath = options.String("output");
-        var device = Device.Parse(options.String("device", "cpu")!);
-        var dtype = ParseDType(options.String("dtype", device.Kind == DeviceKind.Cpu ? "f32" : "bf16")!);
         options.Flag("no_use_resolution_binning"); // resolution binning is the caller's choice of size here
         options.Int("warmup_steps", 1, min: 0);
         RejectParallelism(options);
@@ -40,31 +35,10 @@ public static class GenerateCommand
         if (outputType is not ("pil" or "png" or "latent"))
             throw new UsageException($"--output_type must be pil or latent, got '{outputType}'");
 
-        string folder;
-        string? temporary = null;
-        PixArtArchitecture? architecture = null;
-        if (model is not null)
+        using var loaded = source.Load(output);
+        var pipeline = loaded.Pipeline;
         {
-            if (arch is not null || randomWeights) throw new UsageException("give either --model DIR or --arch NAME --random_weights, not both");
-            folder = model;
-        }
-        else
-        {
-            if (arch is null) throw new UsageException("no model: give --model DIR (a diffusers folder) or --arch tiny-pixart --random_weights");
-            if (!randomWeights) throw new UsageException($"--arch {arch} builds random weights: add --random_weights");
-            architecture = PixArtArchitecture.Get(arch);
-            folder = saveModel ?? (temporary = Directory.CreateTempSubdirectory("xdit-" + arch).FullName);
-            var watch = Stopwatch.StartNew();
-            architecture.WriteRandomFolder(folder, (ulong)seed, dtype);
-            output.WriteLine($"wrote {arch} with random weights (seed {seed}) to {folder} in {watch.Elapsed.TotalSeconds:F1} s");
-        }
-        try
-        {
-            using var context = DeviceContext.Create(device);
-            var load = Stopwatch.StartNew();
-            using var pipeline = PixArtPipeline.Load(folder, context, dtype);
-            output.WriteLine($"loaded {folder} on {context} in {load.Elapsed.TotalSeconds:F1} s");
-            var size = architecture?.DefaultImageSize ?? pipeline.Transformer.Config.SampleSize * pipeline.VaeScaleFactor;
+            var size = pipeline.DefaultImageSize;
             var request = new GenerationRequest
             {
                 Prompts = prompts.Count > 0 ? prompts : new GenerationRequest().Prompts,
@@ -75,19 +49,15 @@ public static class GenerateCommand
                 GuidanceScale = guidance,
                 Seed = (ulong)seed,
                 ImagesPerPrompt = imagesPerPrompt,
-                MaxSequenceLength = maxSequenceLength > 0 ? maxSequenceLength : architecture?.MaxSequenceLength ?? 0,
+                MaxSequenceLength = maxSequenceLength > 0 ? maxSequenceLength : loaded.Defaults.MaxSequenceLength,
                 LatentsOnly = outputType == "latent",
             };
             var progress = new ProgressLine(output);
             var result = pipeline.Generate(request, progress);
             progress.Finish();
-            WriteOutputs(result, request, outputType, outputPath, arch ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)), output);
+            WriteOutputs(result, request, outputType, outputPath, loaded.Name, output);
             PrintTimings(result, output);
             return 0;
-        }
-        finally
-        {
-            if (temporary is not null) Directory.Delete(temporary, recursive: true);
         }
     }
 
@@ -104,14 +74,6 @@ public static class GenerateCommand
         if (options.Ints("attn_layer_num_for_pp").Count > 0) throw new UsageException("--attn_layer_num_for_pp needs PipeFusion, which is not implemented yet");
         options.String("comm");
     }
-
-    static DType ParseDType(string text) => text.ToLowerInvariant() switch
-    {
-        "f32" or "fp32" or "float32" => DType.F32,
-        "bf16" or "bfloat16" => DType.BF16,
-        "f16" or "fp16" or "float16" => DType.F16,
-        _ => throw new UsageException($"--dtype must be f32, bf16 or f16, got '{text}'"),
-    };
 
     static void WriteOutputs(GenerationResult result, GenerationRequest request, string outputType, string? outputPath, string modelName,
         TextWriter output)

@@ -6,6 +6,7 @@ try
     if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
     {
         Console.WriteLine("usage: xdit generate (--model DIR | --arch tiny-pixart|pixart-alpha|pixart-sigma --random_weights) [--prompt TEXT]... [options]");
+        Console.WriteLine("       xdit serve (--model DIR | --arch NAME --random_weights) [--host 127.0.0.1] [--port 6000] [--token T] [--queue_size 16] [--output_folder results]");
         Console.WriteLine("       xdit check [--golden DIR]   (environment report, or run golden case folders)");
         Console.WriteLine("options of generate (xDiT's names; dashes or underscores): --negative_prompt --height --width --num_inference_steps");
         Console.WriteLine("  --guidance_scale --seed --num_images_per_prompt --max_sequence_length --output_type pil|latent --output PATH");
@@ -17,12 +18,14 @@ try
     {
         case "generate":
             return GenerateCommand.Run(options, Console.Out);
+        case "serve":
+            return ServeCommand.Run(options, args, Console.Out);
         case "check":
             var golden = options.String("golden");
             options.RejectUnknown("check");
             return golden is null ? EnvironmentReport.Run(Console.Out) : XDit.Cli.Golden.GoldenRunner.Run(golden, Console.Out);
         default:
-            throw new UsageException($"unknown command '{args[0]}' (commands: generate, check)");
+            throw new UsageException($"unknown command '{args[0]}' (commands: generate, serve, check)");
     }
 }
 catch (UsageException e)

@@ -22,7 +22,7 @@ namespace XDit.Pipelines;
 /// </summary>
 /// <remarks>Differences from diffusers, by design: captions are not cleaned (diffusers' optional
 /// bs4/ftfy caption cleaning), and resolution binning is the caller's choice of height and width.</remarks>
-public sealed class PixArtPipeline : IDisposable
+public sealed class PixArtPipeline : IPipeline
 {
     readonly T5Tokenizer _tokenizer;
     readonly T5EncoderModel _textEncoder;
@@ -53,6 +53,10 @@ public sealed class PixArtPipeline : IDisposable
 
     /// <summary>The image size in pixels per latent pixel.</summary>
     public int VaeScaleFactor => _vae.Config.ScaleFactor;
+
+    public int SizeMultiple => VaeScaleFactor * _transformer.Config.PatchSize;
+
+    public int DefaultImageSize => _transformer.Config.SampleSize * VaeScaleFactor;
 
     /// <summary>Loads every component of a diffusers PixArt folder onto <paramref name="context"/>. The
     /// transformer runs in <paramref name="dtype"/>; the text encoder in f32 or bf16 (never f16); the VAE

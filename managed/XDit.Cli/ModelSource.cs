@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using XDit.Pipelines;
+
+namespace XDit.Cli;
+
+/// <summary>
+/// Where a command's model comes from: a diffusers folder (<c>--model DIR</c>), or a named architecture
+/// with random weights made from <c>--seed</c> (<c>--arch NAME --random_weights</c>), written to
+/// <c>--save_model DIR</c> or a temporary folder and loaded back through the same loader; plus the
+/// context (<c>--device</c>) and dtype (<c>--dtype</c>) it runs in.
+/// </summary>
+public sealed class ModelSource
+{
+    string? _model, _arch, _saveModel;
+    ulong _seed;
+    Device _device;
+    DType _dtype;
+
+    public static ModelSource Parse(CommandLine options)
+    {
+        var source = new ModelSource
+        {
+            _model = options.String("model"),
+            _arch = options.String("arch"),
+            _saveModel = options.String("save_model"),
+            _seed = (ulong)options.Int("seed", 42, min: 0),
+            _device = Device.Parse(options.String("device", "cpu")!),
+        };
+        var randomWeights = options.Flag("random_weights");
+        source._dtype = ParseDType(options.String("dtype", source._device.Kind == DeviceKind.Cpu ? "f32" : "bf16")!);
+        if (source._model is not null && (source._arch is not null || randomWeights))
+            throw new UsageException("give either --model DIR or --arch NAME --random_weights, not both");
+        if (source._model is null && source._arch is null)
+            throw new UsageException("no model: give --model DIR (a diffusers folder) or --arch tiny-pixart --random_weights");
+        if (source._arch is not null && !randomWeights)
+            throw new UsageException($"--arch {source._arch} builds random weights: add --random_weights");
+        return source;
+    }
+
+    /// <summary>Writes the architecture's folder if needed, creates the context and loads the pipeline.</summary>
+    public LoadedModel Load(TextWriter log)
+    {
+        string folder;
+        string? temporary = null;
+        var defaults = new GenerationRequest();
+        if (_model is not null) folder = _model;
+        else
+        {
+            var architecture = PixArtArchitecture.Get(_arch!);
+            folder = _saveModel ?? (temporary = Directory.CreateTempSubdirectory("xdit-" + _arch).FullName);
+            var watch = Stopwatch.StartNew();
+            architecture.WriteRandomFolder(folder, _seed, _dtype);
+            log.WriteLine($"wrote {_arch} with random weights (seed {_seed}) to {folder} in {watch.Elapsed.TotalSeconds:F1} s");
+            defaults = defaults with { MaxSequenceLength = architecture.MaxSequenceLength };
+        }
+        var context = DeviceContext.Create(_device);
+        try
+        {
+            var load = Stopwatch.StartNew();
+            var pipeline = PixArtPipeline.Load(folder, context, _dtype);
+            log.WriteLine($"loaded {folder} on {context} in {load.Elapsed.TotalSeconds:F1} s");
+            return new LoadedModel(pipeline, context, defaults, _arch ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)), temporary);
+        }
+        catch
+        {
+            context.Dispose();
+            if (temporary is not null) Directory.Delete(temporary, recursive: true);
+            throw;
+        }
+    }
+
+    static DType ParseDType(string text) => text.ToLowerInvariant() switch
+    {
+        "f32" or "fp32" or "float32" => DType.F32,
+        "bf16" or "bfloat16" => DType.BF16,
+        "f16" or "fp16" or "float16" => DType.F16,
+        _ => throw new UsageException($"--dtype must be f32, bf16 or f16, got '{text}'"),
+    };
+}
+
+/// <summary>A loaded pipeline with its context, the request defaults of its architecture, and the
+/// temporary folder its random weights were written to (deleted on dispose).</summary>
+public sealed class LoadedModel(IPipeline pipeline, DeviceContext context, GenerationRequest defaults, string name, string? temporary)
+    : IDisposable
+{
+    public IPipeline Pipeline { get; private set; } = pipeline;
+    public DeviceContext Context => context;
+    public GenerationRequest Defaults => defaults;
+    public string Name => name;
+
+    /// <summary>Hands the pipeline to another owner (an engine), which disposes it.</summary>
+    public IPipeline Release()
+    {
+        var p = Pipeline;
+        Pipeline = null!;
+        return p;
+    }
+
+    public void Dispose()
+    {
+        Pipeline?.Dispose();
+        context.Dispose();
+        if (temporary is not null && Directory.Exists(temporary)) Directory.Delete(temporary, recursive: true);
+    }
+}

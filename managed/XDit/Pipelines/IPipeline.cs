@@ -1,0 +1,18 @@
+namespace XDit.Pipelines;
+
+/// <summary>A loaded text-to-image pipeline: components resident on one context, one generation at a
+/// time (the engine queues requests in front of it).</summary>
+public interface IPipeline : IDisposable
+{
+    /// <summary>The context the pipeline computes on.</summary>
+    DeviceContext Context { get; }
+
+    /// <summary>Pixels per latent pixel times the patch size: heights and widths must be multiples of it.</summary>
+    int SizeMultiple { get; }
+
+    /// <summary>The image size a request gets when it names none.</summary>
+    int DefaultImageSize { get; }
+
+    GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null,
+        CancellationToken cancellation = default);
+}

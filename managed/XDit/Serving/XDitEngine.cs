@@ -1,0 +1,107 @@
+using System.Threading.Channels;
+using XDit.Pipelines;
+
+namespace XDit.Serving;
+
+/// <summary>The queue is full: the caller should retry later (HTTP 503).</summary>
+public sealed class EngineBusyException(int capacity)
+    : Exception($"the engine's queue of {capacity} requests is full; retry later")
+{
+    public int Capacity { get; } = capacity;
+}
+
+/// <summary>
+/// A loaded pipeline behind a bounded queue, for .NET hosts: <see cref="GenerateAsync"/> may be called
+/// from any number of threads; requests run one at a time, in order, on the engine's own worker thread
+/// (which owns the pipeline's context). Cancellation removes a waiting request or stops a running one
+/// between denoising steps, freeing what it held. <see cref="Dispose"/> finishes the running request,
+/// fails the waiting ones, and frees every weight the pipeline holds.
+/// </summary>
+public sealed class XDitEngine : IDisposable
+{
+    sealed record Job(GenerationRequest Request, IProgress<GenerationProgress>? Progress, CancellationToken Cancellation,
+        TaskCompletionSource<GenerationResult> Completion);
+
+    readonly IPipeline _pipeline;
+    readonly Channel<Job> _queue;
+    readonly Thread _worker;
+    readonly int _capacity;
+    int _queued;
+    int _disposed;
+
+    /// <param name="pipeline">The pipeline the engine takes ownership of.</param>
+    /// <param name="queueCapacity">Requests that may wait behind the running one.</param>
+    public XDitEngine(IPipeline pipeline, int queueCapacity = 16)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(queueCapacity, 1);
+        _pipeline = pipeline;
+        _capacity = queueCapacity;
+        _queue = Channel.CreateUnbounded<Job>(new UnboundedChannelOptions { SingleReader = true });
+        _worker = new Thread(Work) { IsBackground = true, Name = "xdit-engine" };
+        _worker.Start();
+    }
+
+    public IPipeline Pipeline => _pipeline;
+
+    /// <summary>Requests waiting or running.</summary>
+    public int QueueDepth => Volatile.Read(ref _queued);
+
+    public int QueueCapacity => _capacity;
+
+    /// <summary>Queues <paramref name="request"/>; throws <see cref="EngineBusyException"/> when the queue is
+    /// full and <see cref="ObjectDisposedException"/> after <see cref="Dispose"/>.</summary>
+    public Task<GenerationResult> GenerateAsync(GenerationRequest request, IProgress<GenerationProgress>? progress = null,
+        CancellationToken cancellation = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (Interlocked.Increment(ref _queued) > _capacity + 1)
+        {
+            Interlocked.Decrement(ref _queued);
+            throw new EngineBusyException(_capacity);
+        }
+        var job = new Job(request, progress, cancellation, new TaskCompletionSource<GenerationResult>(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (!_queue.Writer.TryWrite(job))
+        {
+            Interlocked.Decrement(ref _queued);
+            throw new ObjectDisposedException(nameof(XDitEngine));
+        }
+        return job.Completion.Task;
+    }
+
+    void Work()
+    {
+        var reader = _queue.Reader;
+        while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+        {
+            while (reader.TryRead(out var job))
+            {
+                try
+                {
+                    if (Volatile.Read(ref _disposed) != 0) job.Completion.TrySetException(new ObjectDisposedException(nameof(XDitEngine)));
+                    else if (job.Cancellation.IsCancellationRequested) job.Completion.TrySetCanceled(job.Cancellation);
+                    else job.Completion.TrySetResult(_pipeline.Generate(job.Request, job.Progress, job.Cancellation));
+                }
+                catch (OperationCanceledException) when (job.Cancellation.IsCancellationRequested)
+                {
+                    job.Completion.TrySetCanceled(job.Cancellation);
+                }
+                catch (Exception e)
+                {
+                    job.Completion.TrySetException(e);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _queued);
+                }
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _queue.Writer.Complete();
+        _worker.Join();
+        _pipeline.Dispose();
+    }
+}
