@@ -1,0 +1,62 @@
+using XDit.Native;
+using XDit.Nn;
+using XDit.Ops;
+using XDit.Tensors;
+
+namespace XDit.Models.Clip;
+
+/// <summary>
+/// A PyTorch <c>nn.Embedding</c>: a table [rows, dim] (<c>weight</c>) whose rows are looked up by index.
+/// CLIP has two, <c>token_embedding</c> [vocab_size, hidden] and <c>position_embedding</c>
+/// [max_position_embeddings, hidden]. The same module as T5's <c>T5Embedding</c>; the two belong in
+/// <c>Nn/Layers</c> as one.
+/// </summary>
+public sealed class ClipEmbedding : Module
+{
+    public ClipEmbedding(long rows, long dim) => Weight = Param("weight", rows, dim);
+
+    public Parameter Weight { get; }
+
+    /// <summary>
+    /// The rows of <paramref name="ids"/> (row-major [batch, length]) as [batch, length, dim] on the
+    /// table's context, in its dtype. Every id is checked against the table first.
+    /// </summary>
+    /// <remarks>
+    /// There is no native gather yet, so this is one strided copy per run of equal ids (a row broadcast
+    /// over the run: the padding of a prompt is one copy), at most 77 small copies per CLIP prompt.
+    /// </remarks>
+    public Tensor Lookup(ReadOnlySpan<long> ids, long batch, long length)
+    {
+        var table = Weight.Value;
+        var rows = table.Size(0);
+        if (ids.Length != batch * length)
+            throw new XDitException(XditStatus.InvalidArgument, $"{ids.Length} ids for a batch of {batch} × {length} tokens");
+        for (int i = 0; i < ids.Length; i++)
+            if (ids[i] < 0 || ids[i] >= rows)
+                throw new XDitException(XditStatus.InvalidArgument,
+                    $"token id {ids[i]} at [{i / length}, {i % length}] is outside the vocabulary of {rows} (weight {table.ShapeString})");
+
+        var output = Tensor.Empty(table.Context, table.DType, batch, length, table.Size(1));
+        try
+        {
+            using var flat = output.View(batch * length, table.Size(1));
+            var start = 0;
+            while (start < ids.Length)
+            {
+                var end = start + 1;
+                while (end < ids.Length && ids[end] == ids[start]) end++;
+                using var row = table.Narrow(0, ids[start], 1);
+                using var repeated = row.Expand(end - start, table.Size(1));
+                using var destination = flat.Narrow(0, start, end - start);
+                Elementwise.Copy(repeated, destination);
+                start = end;
+            }
+            return output;
+        }
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
+    }
+}
