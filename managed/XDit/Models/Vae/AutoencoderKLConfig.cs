@@ -19,6 +19,9 @@ public sealed record AutoencoderKLConfig
     public double? ShiftFactor { get; init; }
     /// <summary>The VAE must decode in fp32 even when the transformer runs in bf16/f16.</summary>
     public bool ForceUpcast { get; init; } = true;
+    /// <summary>The image size the VAE was trained on (diffusers' <c>sample_size</c>, the first entry when it
+    /// is a list): the default tile of <see cref="AutoencoderKL.TiledDecode"/> and <see cref="AutoencoderKL.TiledEncode"/>.</summary>
+    public int SampleSize { get; init; } = 32;
 
     /// <summary>Spatial downsampling factor from image to latent.</summary>
     public int ScaleFactor => 1 << (BlockOutChannels.Count - 1);
@@ -29,6 +32,9 @@ public sealed record AutoencoderKLConfig
         bool Bool(string name, bool fallback) =>
             json.TryGetProperty(name, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : fallback;
         double? Double(string name) => json.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
+        // sample_size is one number or [height, width]; diffusers tiles with the first.
+        var sampleSize = json.TryGetProperty("sample_size", out var size) && size.ValueKind == JsonValueKind.Array
+            ? size.EnumerateArray().FirstOrDefault() : size;
         var blocks = json.TryGetProperty("block_out_channels", out var b) && b.ValueKind == JsonValueKind.Array
             ? b.EnumerateArray().Select(e => e.GetInt32()).ToArray() : [64];
         foreach (var kind in new[] { "down_block_types", "up_block_types" })
@@ -52,6 +58,7 @@ public sealed record AutoencoderKLConfig
             ScalingFactor = Double("scaling_factor") ?? 0.18215,
             ShiftFactor = Double("shift_factor"),
             ForceUpcast = Bool("force_upcast", true),
+            SampleSize = sampleSize.ValueKind == JsonValueKind.Number ? sampleSize.GetInt32() : 32,
         };
     }
 }
