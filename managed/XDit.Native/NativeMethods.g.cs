@@ -10,7 +10,7 @@ namespace XDit.Native;
 public static partial class NativeConstants
 {
     /// <summary>Bumped on every change of a signature, struct or enum value below.</summary>
-    public const int XDIT_ABI_VERSION = 3;
+    public const int XDIT_ABI_VERSION = 4;
     /// <summary>The largest tensor rank a descriptor carries.</summary>
     public const int XDIT_MAX_RANK = 6;
 }
@@ -80,6 +80,7 @@ public enum XditBinaryOp : int
     Mul = 1,
     Sub = 2,
     Div = 3,
+    Max = 4,
 }
 
 /// <summary>Elementwise functions of one tensor.</summary>

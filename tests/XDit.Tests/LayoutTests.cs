@@ -456,9 +456,11 @@ public class LayoutTests
         Assert.That(MessageOf(() => Layout.Cat(0)), Does.Contain("at least one"));
         Assert.That(MessageOf(() => Layout.Cat(0, [a, a], Tensor.Zeros(context, DType.F32, 4, 2))),
             Does.Contain("output (f32 [4, 2])").And.Contain("f32 [4, 3]"));
+        // CPU contexts share host memory, so their tensors mix (in-process ranks rely on it).
         using (var other = Contexts.Cpu())
         using (var elsewhere = Tensor.Zeros(other, DType.F32, 2, 3))
-            Assert.That(Contexts.StatusOf(() => Layout.Cat(0, a, elsewhere)), Is.EqualTo(XditStatus.InvalidArgument));
+        using (var joined = Layout.Cat(0, a, elsewhere))
+            Assert.That(joined.Shape.ToArray(), Is.EqualTo(new long[] { 4, 3 }));
 
         Assert.That(MessageOf(() => Layout.Split(a, 1, 1, 1)), Does.Contain("[2, 3]").And.Contain("[1, 1]"));
         Assert.That(MessageOf(() => Layout.Split(a, 1, 4, -1)), Does.Contain("[4, -1]"));

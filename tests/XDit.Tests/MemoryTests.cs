@@ -120,7 +120,7 @@ public class MemoryTests
     {
         // Eight contexts on eight threads, as in-process ranks will run: results equal the serial run.
         var results = new float[8][];
-        Parallel.For(0, 8, new ParallelOptions { MaxDegreeOfParallelism = 8 }, rank =>
+        System.Threading.Tasks.Parallel.For(0, 8, new ParallelOptions { MaxDegreeOfParallelism = 8 }, rank =>
         {
             using var context = Contexts.Cpu(threads: 1);
             using var scope = new TensorScope();

@@ -29,7 +29,7 @@ public static class Elementwise
     /// the dtype: floats round to nearest even; integers and bool convert among themselves and to float.</summary>
     public static void Copy(Tensor source, Tensor output)
     {
-        var context = Operands.SameContext(source, output);
+        var context = Operands.SameContext(output, source); // the output's context runs the copy
         var s = source.Descriptor;
         var o = output.Descriptor;
         NativeStatus.Check(NativeMethods.xdit_copy(context.Handle, in s, in o));
@@ -39,10 +39,12 @@ public static class Elementwise
     public static Tensor Sub(Tensor a, Tensor b) => Binary(XditBinaryOp.Sub, a, b);
     public static Tensor Mul(Tensor a, Tensor b) => Binary(XditBinaryOp.Mul, a, b);
     public static Tensor Div(Tensor a, Tensor b) => Binary(XditBinaryOp.Div, a, b);
+    public static Tensor Max(Tensor a, Tensor b) => Binary(XditBinaryOp.Max, a, b);
     public static void Add(Tensor a, Tensor b, Tensor output) => Binary(XditBinaryOp.Add, a, b, output);
     public static void Sub(Tensor a, Tensor b, Tensor output) => Binary(XditBinaryOp.Sub, a, b, output);
     public static void Mul(Tensor a, Tensor b, Tensor output) => Binary(XditBinaryOp.Mul, a, b, output);
     public static void Div(Tensor a, Tensor b, Tensor output) => Binary(XditBinaryOp.Div, a, b, output);
+    public static void Max(Tensor a, Tensor b, Tensor output) => Binary(XditBinaryOp.Max, a, b, output);
 
     public static Tensor Unary(UnaryOp op, Tensor x) => Operands.NewOutput(x, o => Unary(op, x, o));
 
@@ -135,7 +137,7 @@ public static class Elementwise
 
     static void Binary(XditBinaryOp op, Tensor a, Tensor b, Tensor output)
     {
-        var context = Operands.SameContext(a, b, output);
+        var context = Operands.SameContext(output, a, b);
         using var ea = Operands.BroadcastTo(a, output.Shape, "a");
         using var eb = Operands.BroadcastTo(b, output.Shape, "b");
         var (da, db, dout) = (ea.Descriptor, eb.Descriptor, output.Descriptor);

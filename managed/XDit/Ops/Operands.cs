@@ -7,10 +7,14 @@ namespace XDit.Ops;
 /// <summary>Checks shared by op wrappers before they call the native library.</summary>
 internal static class Operands
 {
+    /// <summary>The context that runs an op on these operands: <paramref name="first"/>'s. Operands must
+    /// share it, except that tensors of CPU contexts may mix (host memory is one address space; in-process
+    /// ranks read each other's tensors this way).</summary>
     public static DeviceContext SameContext(Tensor first, params Tensor?[] others)
     {
         foreach (var t in others)
-            if (t is not null && !ReferenceEquals(t.Context, first.Context))
+            if (t is not null && !ReferenceEquals(t.Context, first.Context) &&
+                !(t.Device.Kind == DeviceKind.Cpu && first.Device.Kind == DeviceKind.Cpu))
                 throw new XDitException(XditStatus.InvalidArgument,
                     $"{t} and {first} belong to different contexts; copy one of them first");
         return first.Context;

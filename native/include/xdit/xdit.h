@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 /* Bumped on every change of a signature, struct or enum value below. */
-#define XDIT_ABI_VERSION 3
+#define XDIT_ABI_VERSION 4
 
 /* The largest tensor rank a descriptor carries. */
 #define XDIT_MAX_RANK 6
@@ -80,7 +80,8 @@ typedef enum xdit_binary_op {
     XDIT_BINARY_ADD = 0,
     XDIT_BINARY_MUL = 1,
     XDIT_BINARY_SUB = 2,
-    XDIT_BINARY_DIV = 3
+    XDIT_BINARY_DIV = 3,
+    XDIT_BINARY_MAX = 4
 } xdit_binary_op;
 
 /* Elementwise functions of one tensor. */

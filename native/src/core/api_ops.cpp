@@ -72,7 +72,7 @@ xdit_status xdit_copy(xdit_context* context, const xdit_tensor* src, const xdit_
 xdit_status xdit_binary(xdit_context* context, int32_t op, const xdit_tensor* a, const xdit_tensor* b,
                         const xdit_tensor* out) {
     return guard(__func__, [&] {
-        if (op < XDIT_BINARY_ADD || op > XDIT_BINARY_DIV) invalid("unknown binary op " + std::to_string(op));
+        if (op < XDIT_BINARY_ADD || op > XDIT_BINARY_MAX) invalid("unknown binary op " + std::to_string(op));
         MapOp m;
         m.kind = MapKind::Binary;
         m.code = op;

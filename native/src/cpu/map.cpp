@@ -36,6 +36,7 @@ void run_map(ThreadPool& pool, const MapOp& op) {
                                         case XDIT_BINARY_ADD: for (int64_t i = 0; i < n; ++i) put(i, X(i) + Y(i)); break;
                                         case XDIT_BINARY_SUB: for (int64_t i = 0; i < n; ++i) put(i, X(i) - Y(i)); break;
                                         case XDIT_BINARY_MUL: for (int64_t i = 0; i < n; ++i) put(i, X(i) * Y(i)); break;
+                                        case XDIT_BINARY_MAX: for (int64_t i = 0; i < n; ++i) put(i, std::fmax(X(i), Y(i))); break;
                                         default: for (int64_t i = 0; i < n; ++i) put(i, X(i) / Y(i)); break;
                                     }
                                     break;

@@ -148,7 +148,11 @@ __global__ void map_kernel(MapParams op, const T* a, const T* b, const T* c, T* 
     switch (static_cast<MapKind>(op.kind)) {
         case MapKind::Binary: {
             const float v = load_float(b[o[1]]);
-            y = op.code == XDIT_BINARY_ADD ? x + v : op.code == XDIT_BINARY_SUB ? x - v : op.code == XDIT_BINARY_MUL ? x * v : x / v;
+            y = op.code == XDIT_BINARY_ADD   ? x + v
+                : op.code == XDIT_BINARY_SUB ? x - v
+                : op.code == XDIT_BINARY_MUL ? x * v
+                : op.code == XDIT_BINARY_MAX ? fmaxf(x, v)
+                                             : x / v;
             break;
         }
         case MapKind::Unary: y = apply_unary(op.code, x); break;

@@ -1,0 +1,130 @@
+using XDit.Ops;
+using XDit.Tensors;
+
+namespace XDit.Parallel;
+
+/// <summary>
+/// A communicator for ranks that are threads of one process (<see cref="InProcessWorld"/>): ranks post
+/// their tensors at a <see cref="Rendezvous"/> and copy from each other's memory directly (CPU contexts
+/// share host memory), so a collective costs one copy per received chunk. Each collective has a second
+/// phase so that no rank reuses a buffer another rank is still reading.
+/// </summary>
+internal sealed class InProcessCommunicator(Rendezvous group, int rank, TimeSpan timeout, Func<Rendezvous, int, ICommunicator> create)
+    : ICommunicator
+{
+    public int Rank => rank;
+    public int Size => group.Size;
+    public TimeSpan Timeout => timeout;
+
+    object?[] Exchange(object? value, string signature) => group.Exchange(rank, value, signature, timeout);
+
+    static string Describe(string op, Tensor t) => $"{op}({t.DType.Name()} {t.ShapeString})";
+
+    public void AllGather(Tensor input, Tensor output)
+    {
+        RequireShape(output, [Size, .. input.Shape.ToArray()], "all_gather output");
+        var inputs = Exchange(input, Describe("all_gather", input));
+        for (int r = 0; r < Size; r++)
+        {
+            using var slot = output.Narrow(0, r, 1).Squeeze(0);
+            Elementwise.Copy((Tensor)inputs[r]!, slot);
+        }
+        Exchange(null, "all_gather done");
+    }
+
+    public void AllToAll(Tensor send, Tensor received)
+    {
+        if (send.Rank < 1 || send.Size(0) != Size)
+            throw new XDitException(Native.XditStatus.InvalidArgument, $"all_to_all send {send.ShapeString} must have {Size} chunks in its first dimension");
+        RequireShape(received, send.Shape.ToArray(), "all_to_all received");
+        var sends = Exchange(send, Describe("all_to_all", send));
+        for (int q = 0; q < Size; q++)
+        {
+            using var source = ((Tensor)sends[q]!).Narrow(0, rank, 1);
+            using var target = received.Narrow(0, q, 1);
+            Elementwise.Copy(source, target);
+        }
+        Exchange(null, "all_to_all done");
+    }
+
+    public void AllReduce(Tensor data, ReduceOp op = ReduceOp.Sum)
+    {
+        var inputs = Exchange(data, Describe($"all_reduce_{op.ToString().ToLowerInvariant()}", data));
+        // Every rank adds in rank order into its own temporary, so all ranks get the same bits.
+        using var scope = new TensorScope();
+        var total = ((Tensor)inputs[0]!).Clone();
+        for (int r = 1; r < Size; r++)
+        {
+            var other = (Tensor)inputs[r]!;
+            if (op == ReduceOp.Sum) Elementwise.Add(total, other, total);
+            else Elementwise.Max(total, other, total);
+        }
+        Exchange(null, "all_reduce read");
+        Elementwise.Copy(total, data);
+    }
+
+    public void Broadcast(Tensor data, int root)
+    {
+        CheckPeer(root, "broadcast root");
+        var inputs = Exchange(rank == root ? data : null, Describe($"broadcast(root {root})", data));
+        if (rank != root) Elementwise.Copy((Tensor)inputs[root]!, data);
+        Exchange(null, "broadcast done");
+    }
+
+    public void Send(Tensor data, int peer) => PointToPoint(data, peer, sending: true);
+
+    public void Receive(Tensor data, int peer) => PointToPoint(data, peer, sending: false);
+
+    /// <summary>Send/receive as a two-rank exchange on a sub-group made for the pair on first use.</summary>
+    void PointToPoint(Tensor data, int peer, bool sending)
+    {
+        CheckPeer(peer, sending ? "send peer" : "receive peer");
+        if (peer == rank) throw new XDitException(Native.XditStatus.InvalidArgument, $"rank {rank} cannot send to itself");
+        var pair = PairGroup(peer);
+        var (low, high) = (Math.Min(rank, peer), Math.Max(rank, peer));
+        var sender = sending ? rank : peer;
+        var posted = pair.Exchange(rank == low ? 0 : 1, sending ? data : null, $"send {sender}->{(sender == low ? high : low)} {data.DType.Name()} {data.ShapeString}", timeout);
+        if (!sending) Elementwise.Copy((Tensor)posted[peer == low ? 0 : 1]!, data);
+        pair.Exchange(rank == low ? 0 : 1, null, "send done", timeout);
+    }
+
+    Rendezvous PairGroup(int peer) => group.Pairs.PairFor(rank, peer);
+
+    public void Barrier() => Exchange(null, "barrier");
+
+    public ICommunicator Split(int color, int key)
+    {
+        var members = Exchange((color, key, rank), "split");
+        var subgroup = members.Select(m => ((int Color, int Key, int Rank))m!).Where(m => m.Color == color)
+            .OrderBy(m => m.Key).ThenBy(m => m.Rank).Select(m => m.Rank).ToList();
+        var newRank = subgroup.IndexOf(rank);
+        // The group's first rank makes its rendezvous; the others take it in a second phase.
+        var made = Exchange(newRank == 0 ? new Rendezvous(subgroup.Count) : null, "split publish");
+        var rendezvous = (Rendezvous)made[subgroup[0]]!;
+        return create(rendezvous, newRank);
+    }
+
+    void CheckPeer(int peer, string what)
+    {
+        if (peer < 0 || peer >= Size)
+            throw new XDitException(Native.XditStatus.InvalidArgument, $"{what} {peer} is outside the group of {Size} ranks");
+    }
+
+    static void RequireShape(Tensor t, long[] shape, string what)
+    {
+        if (!Shapes.Equal(t.Shape, shape))
+            throw new XDitException(Native.XditStatus.InvalidArgument, $"{what} {t.ShapeString} must be {Shapes.ToString(shape)}");
+    }
+}
+
+/// <summary>The two-rank rendezvous of every pair of ranks in a group, made on first use.</summary>
+internal sealed class PairTable(int size)
+{
+    readonly Rendezvous?[,] _pairs = new Rendezvous?[size, size];
+
+    public Rendezvous PairFor(int a, int b)
+    {
+        var (low, high) = (Math.Min(a, b), Math.Max(a, b));
+        lock (_pairs) return _pairs[low, high] ??= new Rendezvous(2);
+    }
+}
