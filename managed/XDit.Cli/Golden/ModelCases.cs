@@ -1,5 +1,7 @@
 using System.Text.Json;
+using XDit.Models.Clip;
 using XDit.Models.PixArt;
+using XDit.Models.SD3;
 using XDit.Models.T5;
 using XDit.Models.Vae;
 using XDit.Nn;
@@ -24,6 +26,9 @@ internal static class ModelCases
             "PixArtTransformer2DModel" => PixArt(folder, config, context, files, inputs),
             "AutoencoderKL" => Vae(folder, config, context, files, inputs),
             "T5EncoderModel" => T5(folder, config, context, files, inputs, caseJson),
+            "SD3Transformer2DModel" => SD3(folder, config, context, files, inputs),
+            "CLIPTextModel" => Clip(folder, config, context, files, inputs, caseJson, withProjection: false),
+            "CLIPTextModelWithProjection" => Clip(folder, config, context, files, inputs, caseJson, withProjection: true),
             _ => throw new NotSupportedException($"model class {modelClass} is not implemented yet"),
         };
         var outputs = Path.Combine(folder, "outputs.safetensors");
@@ -90,6 +95,35 @@ internal static class ModelCases
             using var hidden = model.Forward(ids, mask, batch, context);
             foreach (var output in call.GetProperty("outputs").EnumerateObject()) result[output.Name] = hidden.ToArray<float>();
         }
+        return result;
+    }
+
+    static Dictionary<string, float[]> SD3(string folder, JsonElement config, DeviceContext context, GoldenFiles files, string inputs)
+    {
+        using var model = Load(new SD3Transformer2DModel(SD3Config.FromJson(config)), folder, context);
+        using var scope = new TensorScope();
+        var sample = model.Forward(Input(files, inputs, "hidden_states", context), files.F32(inputs, "timestep"),
+            Input(files, inputs, "encoder_hidden_states", context), Input(files, inputs, "pooled_projections", context));
+        return new() { ["sample"] = sample.ToArray<float>() };
+    }
+
+    /// <summary>CLIP outputs by the names the case gives them: last_hidden_state, pooler_output,
+    /// text_embeds, hidden_states_N and hidden_states_penultimate.</summary>
+    static Dictionary<string, float[]> Clip(string folder, JsonElement config, DeviceContext context, GoldenFiles files, string inputs,
+        JsonElement caseJson, bool withProjection)
+    {
+        using var model = new ClipTextModel(ClipTextConfig.FromJson(config), withProjection);
+        using (var checkpoint = Checkpoint.Open(folder, "model")) model.LoadWeights(checkpoint, context, DType.F32);
+        var ids = files.I64(inputs, "input_ids");
+        using var output = model.Forward(ids, (int)files.Shape(inputs, "input_ids")[0], context, outputHiddenStates: true);
+        var result = new Dictionary<string, float[]>
+        {
+            ["last_hidden_state"] = output.LastHiddenState.ToArray<float>(),
+            ["pooler_output"] = output.PooledOutput.ToArray<float>(),
+            ["hidden_states_penultimate"] = output.HiddenStates[^2].ToArray<float>(),
+        };
+        if (output.TextEmbeds is not null) result["text_embeds"] = output.TextEmbeds.ToArray<float>();
+        for (int i = 0; i < output.HiddenStates.Count; i++) result[$"hidden_states_{i}"] = output.HiddenStates[i].ToArray<float>();
         return result;
     }
 }
