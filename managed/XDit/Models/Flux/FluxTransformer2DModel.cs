@@ -1,0 +1,153 @@
+using XDit.Native;
+using XDit.Nn;
+using XDit.Nn.Embeddings;
+using XDit.Nn.Layers;
+using XDit.Ops;
+using XDit.Tensors;
+
+namespace XDit.Models.Flux;
+
+/// <summary>
+/// diffusers' <c>FluxTransformer2DModel</c> (FLUX.1-dev and -schnell): packed image tokens and T5 text
+/// tokens are embedded to the hidden size (<c>x_embedder</c>, <c>context_embedder</c>), conditioned on
+/// timestep, pooled CLIP embedding and, for guidance-distilled models, the guidance scale
+/// (<c>time_text_embed</c>); they pass the double-stream <see cref="FluxTransformerBlock"/>s side by side,
+/// then the single-stream <see cref="FluxSingleTransformerBlock"/>s as one [text, image] sequence, with a
+/// rotary embedding of their position ids in every attention. The image tokens leave through a modulated
+/// norm (<c>norm_out</c>) and <c>proj_out</c>. Parameter names equal the checkpoint's.
+/// </summary>
+public sealed class FluxTransformer2DModel : Module
+{
+    public FluxTransformer2DModel(FluxConfig config)
+    {
+        config.Validate();
+        Config = config;
+        var dim = config.InnerDim;
+        XEmbedder = Child("x_embedder", new Linear(config.InChannels, dim));
+        TimeTextEmbed = Child("time_text_embed", new CombinedTimestepTextProjEmbeddings(dim, config.PooledProjectionDim, config.GuidanceEmbeds));
+        ContextEmbedder = Child("context_embedder", new Linear(config.JointAttentionDim, dim));
+        TransformerBlocks = Enumerable.Range(0, config.NumLayers)
+            .Select(i => Child($"transformer_blocks.{i}", new FluxTransformerBlock(config))).ToArray();
+        SingleTransformerBlocks = Enumerable.Range(0, config.NumSingleLayers)
+            .Select(i => Child($"single_transformer_blocks.{i}", new FluxSingleTransformerBlock(config))).ToArray();
+        NormOut = Child("norm_out", new AdaLayerNormContinuous(dim, dim));
+        ProjOut = Child("proj_out", new Linear(dim, (long)config.PatchSize * config.PatchSize * config.OutChannels));
+    }
+
+    public FluxConfig Config { get; }
+    public Linear XEmbedder { get; }
+    public CombinedTimestepTextProjEmbeddings TimeTextEmbed { get; }
+    public Linear ContextEmbedder { get; }
+    public IReadOnlyList<FluxTransformerBlock> TransformerBlocks { get; }
+    public IReadOnlyList<FluxSingleTransformerBlock> SingleTransformerBlocks { get; }
+    public AdaLayerNormContinuous NormOut { get; }
+    public Linear ProjOut { get; }
+
+    /// <summary>
+    /// The velocity prediction [B, N, p·p·out_channels] for the packed latents, in the weights' dtype.
+    /// </summary>
+    /// <param name="hiddenStates">Packed latents [B, N, in_channels] (<see cref="Layout.FluxPack"/>).</param>
+    /// <param name="encoderHiddenStates">T5 hidden states [B, T, joint_attention_dim].</param>
+    /// <param name="pooledProjections">Pooled CLIP embedding [B, pooled_projection_dim].</param>
+    /// <param name="timesteps">Sigma in [0, 1] per sample (the pipeline's timestep / 1000); the model
+    /// scales it by 1000, as diffusers does, in the weights' dtype.</param>
+    /// <param name="guidance">The guidance scale per sample for a guidance-distilled model
+    /// (<see cref="FluxConfig.GuidanceEmbeds"/>, FLUX.1-dev), scaled by 1000 like the timestep; null for
+    /// FLUX.1-schnell.</param>
+    /// <param name="imgIds">Position ids of the image tokens, row-major [N, 3] (<see cref="FluxPositionIds.Image"/>).</param>
+    /// <param name="txtIds">Position ids of the text tokens, row-major [T, 3] (<see cref="FluxPositionIds.Text"/>).</param>
+    public Tensor Forward(Tensor hiddenStates, Tensor encoderHiddenStates, Tensor pooledProjections,
+        float[] timesteps, float[]? guidance, float[] imgIds, float[] txtIds)
+    {
+        ArgumentNullException.ThrowIfNull(timesteps);
+        ArgumentNullException.ThrowIfNull(imgIds);
+        ArgumentNullException.ThrowIfNull(txtIds);
+        CheckInputs(hiddenStates, encoderHiddenStates, pooledProjections, timesteps, guidance, imgIds, txtIds);
+        var dtype = XEmbedder.Weight.Value.DType;
+        long textTokens = encoderHiddenStates.Size(1), imageTokens = hiddenStates.Size(1);
+        using var scope = new TensorScope();
+
+        var image = XEmbedder.Forward(hiddenStates);
+        var conditioning = TimeTextEmbed.Forward(TimesThousand(timesteps, dtype),
+            guidance is null ? null : TimesThousand(guidance, dtype), pooledProjections);
+        var activated = Elementwise.Unary(UnaryOp.Silu, conditioning);
+        var text = ContextEmbedder.Forward(encoderHiddenStates);
+        var (cos, sin) = PositionTables(imgIds, txtIds).ToTensors(hiddenStates.Context);
+        var (headCos, headSin) = (cos.Unsqueeze(1), sin.Unsqueeze(1)); // [T + N, 1, D]: the same angles for every head
+
+        foreach (var block in TransformerBlocks)
+        {
+            var (nextText, nextImage) = block.Forward(text, image, activated, headCos, headSin);
+            text.Dispose();
+            image.Dispose();
+            (text, image) = (nextText, nextImage);
+        }
+        var joint = Layout.Cat(1, text, image);
+        foreach (var block in SingleTransformerBlocks)
+        {
+            var next = block.Forward(joint, activated, headCos, headSin);
+            joint.Dispose();
+            joint = next;
+        }
+        var normed = NormOut.Forward(joint.Narrow(1, textTokens, imageTokens), activated);
+        return ProjOut.Forward(normed).MoveToOuterScope();
+    }
+
+    /// <summary>The rotary tables [T + N, head_dim] of the joint sequence: <c>FluxPosEmbed</c> of
+    /// <c>cat(txt_ids, img_ids)</c>, text first as the tokens are.</summary>
+    public RotaryTables PositionTables(float[] imgIds, float[] txtIds)
+    {
+        ArgumentNullException.ThrowIfNull(imgIds);
+        ArgumentNullException.ThrowIfNull(txtIds);
+        return RotaryEmbedding.Flux([.. txtIds, .. imgIds], Config.AxesDimsRope);
+    }
+
+    /// <summary>diffusers' <c>timestep.to(hidden_states.dtype) * 1000</c>: rounded to the dtype, multiplied,
+    /// rounded again. In bf16 sigma 0.75 becomes the timestep 752, which moves the fast frequencies of the
+    /// sinusoid by whole radians, as it does in diffusers' bf16 runs.</summary>
+    internal static float[] TimesThousand(float[] values, DType dtype) => dtype switch
+    {
+        DType.BF16 => Array.ConvertAll(values, v => (float)(BFloat16)((BFloat16)v * 1000f)),
+        DType.F16 => Array.ConvertAll(values, v => (float)(Half)((float)(Half)v * 1000f)),
+        _ => Array.ConvertAll(values, v => v * 1000f),
+    };
+
+    void CheckInputs(Tensor hiddenStates, Tensor encoderHiddenStates, Tensor pooledProjections,
+        float[] timesteps, float[]? guidance, float[] imgIds, float[] txtIds)
+    {
+        static XDitException Invalid(string message) => new(XditStatus.InvalidArgument, message);
+        var weights = XEmbedder.Weight.Value;
+        foreach (var (name, tensor) in new[]
+                 {
+                     ("hidden_states", hiddenStates), ("encoder_hidden_states", encoderHiddenStates),
+                     ("pooled_projections", pooledProjections),
+                 })
+        {
+            ArgumentNullException.ThrowIfNull(tensor, name);
+            if (tensor.DType != weights.DType || !ReferenceEquals(tensor.Context, weights.Context))
+                throw Invalid($"{name} ({tensor.DType.Name()} {tensor.ShapeString} on {tensor.Device}) must have the weights' dtype " +
+                              $"and context ({weights.DType.Name()} on {weights.Device})");
+        }
+        if (hiddenStates.Rank != 3 || hiddenStates.Size(2) != Config.InChannels)
+            throw Invalid($"hidden_states {hiddenStates.ShapeString} must be packed latents [B, tokens, {Config.InChannels}]");
+        var batch = hiddenStates.Size(0);
+        if (encoderHiddenStates.Rank != 3 || encoderHiddenStates.Size(0) != batch || encoderHiddenStates.Size(2) != Config.JointAttentionDim)
+            throw Invalid($"encoder_hidden_states {encoderHiddenStates.ShapeString} must be [{batch}, tokens, {Config.JointAttentionDim}] " +
+                          $"for hidden_states {hiddenStates.ShapeString}");
+        if (pooledProjections.Rank != 2 || pooledProjections.Size(0) != batch || pooledProjections.Size(1) != Config.PooledProjectionDim)
+            throw Invalid($"pooled_projections {pooledProjections.ShapeString} must be [{batch}, {Config.PooledProjectionDim}]");
+        if (timesteps.Length != batch)
+            throw Invalid($"{timesteps.Length} timesteps for a batch of {batch}");
+        if (Config.GuidanceEmbeds && guidance is null)
+            throw Invalid("this model embeds the guidance scale (guidance_embeds, FLUX.1-dev): a guidance value per sample is required");
+        if (!Config.GuidanceEmbeds && guidance is not null)
+            throw Invalid("this model has no guidance embedder (guidance_embeds is false, FLUX.1-schnell): pass guidance = null");
+        if (guidance is not null && guidance.Length != batch)
+            throw Invalid($"{guidance.Length} guidance values for a batch of {batch}");
+        var columns = Config.AxesDimsRope.Count;
+        if (imgIds.Length != hiddenStates.Size(1) * columns)
+            throw Invalid($"img_ids has {imgIds.Length} values, not [{hiddenStates.Size(1)}, {columns}] for hidden_states {hiddenStates.ShapeString}");
+        if (txtIds.Length != encoderHiddenStates.Size(1) * columns)
+            throw Invalid($"txt_ids has {txtIds.Length} values, not [{encoderHiddenStates.Size(1)}, {columns}] for encoder_hidden_states {encoderHiddenStates.ShapeString}");
+    }
+}

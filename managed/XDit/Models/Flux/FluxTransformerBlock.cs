@@ -1,0 +1,54 @@
+using XDit.Nn;
+using XDit.Nn.Layers;
+using XDit.Ops;
+using XDit.Tensors;
+
+namespace XDit.Models.Flux;
+
+/// <summary>
+/// diffusers' <c>FluxTransformerBlock</c>, the double-stream (MMDiT) block: text and image tokens keep
+/// separate weights (<c>norm1</c>/<c>ff</c> for the image, <c>norm1_context</c>/<c>ff_context</c> for the
+/// text) but attend jointly (<see cref="FluxAttention"/>). Each stream adds its attention and its
+/// GELU-tanh feed-forward back through gates, the feed-forward behind a second modulated LayerNorm.
+/// </summary>
+public sealed class FluxTransformerBlock : Module
+{
+    const double Eps = 1e-6;
+
+    public FluxTransformerBlock(FluxConfig config)
+    {
+        var dim = config.InnerDim;
+        Norm1 = Child("norm1", new AdaLayerNormZero(dim));
+        Norm1Context = Child("norm1_context", new AdaLayerNormZero(dim));
+        Attention = Child("attn", new FluxAttention(dim, config.NumAttentionHeads, config.AttentionHeadDim, jointWithText: true));
+        FeedForward = Child("ff", new FeedForward(dim, 4L * dim, Epilogue.GeluTanh));
+        FeedForwardContext = Child("ff_context", new FeedForward(dim, 4L * dim, Epilogue.GeluTanh));
+    }
+
+    public AdaLayerNormZero Norm1 { get; }
+    public AdaLayerNormZero Norm1Context { get; }
+    public FluxAttention Attention { get; }
+    public FeedForward FeedForward { get; }
+    public FeedForward FeedForwardContext { get; }
+
+    /// <summary>text [B, T, C] and image [B, N, C] → both streams after the block.</summary>
+    /// <param name="activatedConditioning">SiLU of the conditioning embedding [B, C].</param>
+    /// <param name="cos">Rotary cosines [T + N, 1, D] of the joint sequence.</param>
+    /// <param name="sin">Rotary sines, as <paramref name="cos"/>.</param>
+    public (Tensor Text, Tensor Image) Forward(Tensor text, Tensor image, Tensor activatedConditioning, Tensor cos, Tensor sin)
+    {
+        using var scope = new TensorScope();
+        var imageNorm = Norm1.Forward(image, activatedConditioning);
+        var textNorm = Norm1Context.Forward(text, activatedConditioning);
+        var (textAttended, imageAttended) = Attention.Forward(textNorm.Normed, imageNorm.Normed, cos, sin);
+
+        image = Elementwise.AddMul(image, imageNorm.AttentionGate, imageAttended);
+        var normed = Normalization.LayerNorm(image, null, null, Eps, imageNorm.MlpScale, imageNorm.MlpShift);
+        image = Elementwise.AddMul(image, imageNorm.MlpGate, FeedForward.Forward(normed));
+
+        text = Elementwise.AddMul(text, textNorm.AttentionGate, textAttended);
+        normed = Normalization.LayerNorm(text, null, null, Eps, textNorm.MlpScale, textNorm.MlpShift);
+        text = FluxHalfPrecision.ClampToF16Range(Elementwise.AddMul(text, textNorm.MlpGate, FeedForwardContext.Forward(normed)));
+        return (text.MoveToOuterScope(), image.MoveToOuterScope());
+    }
+}
