@@ -1,5 +1,6 @@
 using System.Text.Json;
 using XDit.Models.Clip;
+using XDit.Models.Flux;
 using XDit.Models.PixArt;
 using XDit.Models.SD3;
 using XDit.Models.T5;
@@ -27,6 +28,7 @@ internal static class ModelCases
             "AutoencoderKL" => Vae(folder, config, context, files, inputs),
             "T5EncoderModel" => T5(folder, config, context, files, inputs, caseJson),
             "SD3Transformer2DModel" => SD3(folder, config, context, files, inputs),
+            "FluxTransformer2DModel" => Flux(folder, config, context, files, inputs),
             "CLIPTextModel" => Clip(folder, config, context, files, inputs, caseJson, withProjection: false),
             "CLIPTextModelWithProjection" => Clip(folder, config, context, files, inputs, caseJson, withProjection: true),
             _ => throw new NotSupportedException($"model class {modelClass} is not implemented yet"),
@@ -104,6 +106,16 @@ internal static class ModelCases
         using var scope = new TensorScope();
         var sample = model.Forward(Input(files, inputs, "hidden_states", context), files.F32(inputs, "timestep"),
             Input(files, inputs, "encoder_hidden_states", context), Input(files, inputs, "pooled_projections", context));
+        return new() { ["sample"] = sample.ToArray<float>() };
+    }
+
+    static Dictionary<string, float[]> Flux(string folder, JsonElement config, DeviceContext context, GoldenFiles files, string inputs)
+    {
+        using var model = Load(new FluxTransformer2DModel(FluxConfig.FromJson(config)), folder, context);
+        using var scope = new TensorScope();
+        var sample = model.Forward(Input(files, inputs, "hidden_states", context), Input(files, inputs, "encoder_hidden_states", context),
+            Input(files, inputs, "pooled_projections", context), files.F32(inputs, "timestep"),
+            files.Has(inputs, "guidance") ? files.F32(inputs, "guidance") : null, files.F32(inputs, "img_ids"), files.F32(inputs, "txt_ids"));
         return new() { ["sample"] = sample.ToArray<float>() };
     }
 
