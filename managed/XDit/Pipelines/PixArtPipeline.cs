@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using XDit.Imaging;
 using XDit.Models.PixArt;
 using XDit.Models.T5;
@@ -97,27 +96,18 @@ public sealed class PixArtPipeline : IPipeline
     public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null,
         CancellationToken cancellation = default)
     {
-        Validate(request);
-        var clock = Stopwatch.StartNew();
-        var timings = new List<StageTiming>();
-        void Report(string stage, int step, int steps) => progress?.Report(new GenerationProgress(stage, step, steps, clock.Elapsed));
-        var stage = Stopwatch.StartNew();
-        void EndStage(string name)
-        {
-            timings.Add(new StageTiming(name, stage.Elapsed));
-            stage.Restart();
-        }
-
+        RequestValidation.Validate(request, SizeMultiple);
+        var clock = new StageClock(progress, request.Steps);
         using var scope = new TensorScope();
         var guidance = request.GuidanceScale > 1;
         var batch = request.Prompts.Count * request.ImagesPerPrompt;
 
         // Text: [negative × batch, prompt × batch] when guiding, as diffusers concatenates them.
-        Report("text encoder", 0, request.Steps);
+        clock.Report("text encoder");
         var prompts = request.Prompts.SelectMany(p => Enumerable.Repeat(p, request.ImagesPerPrompt)).ToList();
         var texts = guidance ? Enumerable.Repeat(request.NegativePrompt, batch).Concat(prompts).ToList() : prompts;
         var (caption, captionMask) = EncodeText(texts, request.MaxSequenceLength > 0 ? request.MaxSequenceLength : IsSigma ? 300 : 120);
-        EndStage("text encoder");
+        clock.End("text encoder");
 
         _scheduler.SetTimesteps(request.Steps);
         var latents = InitialLatents(request);
@@ -128,7 +118,7 @@ public sealed class PixArtPipeline : IPipeline
         for (int i = 0; i < request.Steps; i++)
         {
             cancellation.ThrowIfCancellationRequested();
-            Report("denoising", i + 1, request.Steps);
+            clock.Report("denoising", i + 1);
             using var stepScope = new TensorScope();
             var modelInput = guidance ? Layout.Cat(0, latents, latents) : latents;
             var timesteps = Enumerable.Repeat((float)_scheduler.Timesteps[i], (int)modelInput.Size(0)).ToArray();
@@ -138,17 +128,17 @@ public sealed class PixArtPipeline : IPipeline
             var noise = prediction.Narrow(1, 0, _transformer.Config.InChannels);
             if (guidance) noise = Elementwise.Lerp(noise.Narrow(0, 0, batch), noise.Narrow(0, batch, batch), request.GuidanceScale);
             latents = _scheduler.Step(noise, i, latents).MoveToOuterScope();
-            EndStage($"step {i + 1}");
+            clock.End($"step {i + 1}");
         }
         _scheduler.Reset();
         var latentValues = latents.To(DType.F32).ToArray<float>();
-        if (request.LatentsOnly) return new GenerationResult([], request.Width, request.Height, latentValues, latentShape, timings);
+        if (request.LatentsOnly) return new GenerationResult([], request.Width, request.Height, latentValues, latentShape, clock.Timings);
 
-        Report("vae decode", request.Steps, request.Steps);
+        clock.Report("vae decode", request.Steps);
         var decoded = _vae.DecodeScaled(latents.To(DType.F32));
         var images = ImageConversion.ToRgbBytes(decoded);
-        EndStage("vae decode");
-        return new GenerationResult(images, request.Width, request.Height, latentValues, latentShape, timings);
+        clock.End("vae decode");
+        return new GenerationResult(images, request.Width, request.Height, latentValues, latentShape, clock.Timings);
     }
 
     /// <summary>The starting latent of a request: <c>torch.randn</c> with a CPU generator seeded with the
@@ -181,25 +171,6 @@ public sealed class PixArtPipeline : IPipeline
         var caption = hidden.DType == _dtype ? hidden : hidden.To(_dtype);
         var keep = Tensor.FromArray(Context, mask.Select(m => m != 0).ToArray(), n, length);
         return (caption, keep);
-    }
-
-    void Validate(GenerationRequest request)
-    {
-        var multiple = VaeScaleFactor * _transformer.Config.PatchSize;
-        string? problem = request switch
-        {
-            { Prompts.Count: 0 } => "at least one prompt is needed",
-            _ when request.Prompts.Any(string.IsNullOrWhiteSpace) => "prompts must not be empty",
-            { Height: <= 0 } or { Width: <= 0 } => $"height and width must be positive, got {request.Height}x{request.Width}",
-            _ when request.Height % multiple != 0 || request.Width % multiple != 0 =>
-                $"height and width must be multiples of {multiple} (VAE factor {VaeScaleFactor} × patch {_transformer.Config.PatchSize}), got {request.Height}x{request.Width}",
-            { Steps: < 1 or > 1000 } => $"the step count must be in [1, 1000], got {request.Steps}",
-            { ImagesPerPrompt: < 1 } => $"images per prompt must be >= 1, got {request.ImagesPerPrompt}",
-            { MaxSequenceLength: < 0 } => $"max sequence length must be >= 0, got {request.MaxSequenceLength}",
-            _ when !double.IsFinite(request.GuidanceScale) => "the guidance scale must be finite",
-            _ => null,
-        };
-        if (problem is not null) throw new XDitException(Native.XditStatus.InvalidArgument, problem);
     }
 
     public void Dispose()

@@ -1,0 +1,150 @@
+using XDit.Imaging;
+using XDit.Models.Clip;
+using XDit.Models.Flux;
+using XDit.Models.T5;
+using XDit.Models.Vae;
+using XDit.Nn;
+using XDit.Ops;
+using XDit.Rng;
+using XDit.Schedulers;
+using XDit.Tensors;
+using XDit.Text;
+using XDit.Weights;
+
+namespace XDit.Pipelines;
+
+/// <summary>
+/// FLUX.1 dev / schnell text-to-image as diffusers' <c>FluxPipeline</c> computes it: CLIP-L's pooled
+/// output and T5's hidden states (no masks), the latent drawn unpacked and packed 2×2, FlowMatch Euler
+/// with the dynamic shift μ of the image sequence length, the distilled guidance embedding (dev) instead
+/// of classifier-free guidance, and the 16-channel VAE. Flux models are guidance-distilled: a negative
+/// prompt (true CFG) is refused with a clear error.
+/// </summary>
+public sealed class FluxPipeline : IPipeline
+{
+    readonly ClipTokenizer _clipTokenizer;
+    readonly T5Tokenizer _t5Tokenizer;
+    readonly ClipTextModel _clip;
+    readonly T5EncoderModel _t5;
+    readonly FluxTransformer2DModel _transformer;
+    readonly AutoencoderKL _vae;
+    readonly FlowMatchEulerScheduler _scheduler;
+    readonly DType _dtype;
+
+    FluxPipeline(DeviceContext context, DType dtype, ClipTokenizer clipTokenizer, T5Tokenizer t5Tokenizer, ClipTextModel clip,
+        T5EncoderModel t5, FluxTransformer2DModel transformer, AutoencoderKL vae, FlowMatchEulerScheduler scheduler)
+    {
+        Context = context;
+        _dtype = dtype;
+        (_clipTokenizer, _t5Tokenizer, _clip, _t5) = (clipTokenizer, t5Tokenizer, clip, t5);
+        (_transformer, _vae, _scheduler) = (transformer, vae, scheduler);
+    }
+
+    public DeviceContext Context { get; }
+    public FluxTransformer2DModel Transformer => _transformer;
+
+    /// <summary>The latent is packed 2×2 after the VAE's downsampling.</summary>
+    public int SizeMultiple => _vae.Config.ScaleFactor * 2;
+
+    public int DefaultImageSize => 1024;
+
+    /// <summary>FLUX.1-dev carries a guidance embedding; FLUX.1-schnell does not.</summary>
+    public bool HasGuidanceEmbedding => _transformer.Config.GuidanceEmbeds;
+
+    public static FluxPipeline Load(string folder, DeviceContext context, DType dtype = DType.F32)
+    {
+        var diffusers = DiffusersFolder.Open(folder);
+        if (diffusers.Index.ClassName != "FluxPipeline")
+            throw new XDitException(Native.XditStatus.Unsupported, $"{folder}: model_index.json names {diffusers.Index.ClassName}, not FluxPipeline");
+        var textDType = dtype == DType.F16 ? DType.BF16 : dtype;
+        var owned = new List<IDisposable>();
+        try
+        {
+            var clip = Own(new ClipTextModel(ClipTextConfig.FromJson(diffusers.Config("text_encoder").Root), withProjection: false), owned);
+            using (var weights = diffusers.OpenWeights("text_encoder")) clip.LoadWeights(weights, context, dtype);
+            var t5 = Own(new T5EncoderModel(T5Config.FromJson(diffusers.Config("text_encoder_2").Root)), owned);
+            using (var weights = diffusers.OpenWeights("text_encoder_2")) t5.LoadWeights(weights, context, textDType);
+            var transformer = Own(new FluxTransformer2DModel(FluxConfig.FromJson(diffusers.Config("transformer").Root)), owned);
+            using (var weights = diffusers.OpenWeights("transformer")) WeightLoader.Load(transformer, weights, context, dtype, sourceName: "transformer checkpoint");
+            var vae = Own(new AutoencoderKL(AutoencoderKLConfig.FromJson(diffusers.Config("vae").Root)), owned);
+            using (var weights = diffusers.OpenWeights("vae")) WeightLoader.Load(vae, weights, context, DType.F32, sourceName: "VAE checkpoint");
+            var scheduler = Own(FlowMatchEulerScheduler.FromConfig(diffusers.Config("scheduler").Root), owned);
+            return new FluxPipeline(context, dtype, ClipTokenizer.FromFolder(diffusers.Component("tokenizer")),
+                T5Tokenizer.FromFolder(diffusers.Component("tokenizer_2")), clip, t5, transformer, vae, scheduler);
+        }
+        catch
+        {
+            foreach (var d in owned) d.Dispose();
+            throw;
+        }
+    }
+
+    static T Own<T>(T item, List<IDisposable> owned) where T : IDisposable
+    {
+        owned.Add(item);
+        return item;
+    }
+
+    public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null,
+        CancellationToken cancellation = default)
+    {
+        RequestValidation.Validate(request, SizeMultiple);
+        if (!string.IsNullOrEmpty(request.NegativePrompt))
+            throw new XDitException(Native.XditStatus.InvalidArgument,
+                "FLUX.1 is guidance-distilled: it takes no negative prompt (classifier-free guidance does not apply); use the guidance scale");
+        var clock = new StageClock(progress, request.Steps);
+        using var scope = new TensorScope();
+        var batch = request.Prompts.Count * request.ImagesPerPrompt;
+        var prompts = request.Prompts.SelectMany(p => Enumerable.Repeat(p, request.ImagesPerPrompt)).ToList();
+
+        clock.Report("text encoders");
+        Tensor pooled, context;
+        using (var clip = TextEncoding.Clip(_clipTokenizer, _clip, prompts, Context, hiddenStates: false))
+            pooled = clip.PooledOutput.DType == _dtype ? clip.PooledOutput.Clone() : clip.PooledOutput.To(_dtype);
+        context = TextEncoding.T5(_t5Tokenizer, _t5, prompts, request.MaxSequenceLength > 0 ? request.MaxSequenceLength : 512, Context);
+        if (context.DType != _dtype) context = context.To(_dtype);
+        clock.End("text encoders");
+
+        // Latents drawn as [N, C, 2·(H/16), 2·(W/16)] and packed 2×2 into tokens, as the pipeline does.
+        var factor = _vae.Config.ScaleFactor;
+        long latentHeight = 2 * (request.Height / (factor * 2)), latentWidth = 2 * (request.Width / (factor * 2));
+        var channels = _transformer.Config.InChannels / 4;
+        var unpacked = Noise.Randn(Context, new TorchGenerator(request.Seed), _dtype, batch, channels, latentHeight, latentWidth);
+        var latents = Layout.FluxPack(unpacked);
+        var imageIds = FluxPositionIds.Image((int)latentHeight / 2, (int)latentWidth / 2);
+        var textIds = FluxPositionIds.Text((int)context.Size(1));
+
+        var sigmas = Enumerable.Range(0, request.Steps).Select(i => request.Steps == 1 ? 1.0 : 1.0 + i * (1.0 / request.Steps - 1.0) / (request.Steps - 1)).ToList();
+        var imageTokens = (int)latents.Size(1);
+        _scheduler.SetTimesteps(sigmas, _scheduler.Options.UseDynamicShifting ? _scheduler.MuFor(imageTokens) : null);
+        var guidance = HasGuidanceEmbedding ? Enumerable.Repeat((float)request.GuidanceScale, batch).ToArray() : null;
+        for (int i = 0; i < request.Steps; i++)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            clock.Report("denoising", i + 1);
+            using var stepScope = new TensorScope();
+            var timesteps = Enumerable.Repeat((float)(_scheduler.Timesteps[i] / 1000), batch).ToArray();
+            var velocity = _transformer.Forward(latents, context, pooled, timesteps, guidance, imageIds, textIds);
+            latents = _scheduler.Step(velocity, i, latents).MoveToOuterScope();
+            clock.End($"step {i + 1}");
+        }
+        _scheduler.Reset();
+        var unpackedLatents = Layout.FluxUnpack(latents, (int)latentHeight, (int)latentWidth);
+        var latentValues = unpackedLatents.To(DType.F32).ToArray<float>();
+        var shape = unpackedLatents.Shape.ToArray();
+        if (request.LatentsOnly) return new GenerationResult([], request.Width, request.Height, latentValues, shape, clock.Timings);
+        clock.Report("vae decode", request.Steps);
+        var images = ImageConversion.ToRgbBytes(_vae.DecodeScaled(unpackedLatents.To(DType.F32)));
+        clock.End("vae decode");
+        return new GenerationResult(images, request.Width, request.Height, latentValues, shape, clock.Timings);
+    }
+
+    public void Dispose()
+    {
+        _clip.Dispose();
+        _t5.Dispose();
+        _transformer.Dispose();
+        _vae.Dispose();
+        _scheduler.Dispose();
+    }
+}

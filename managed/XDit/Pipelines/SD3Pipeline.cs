@@ -1,0 +1,153 @@
+using XDit.Imaging;
+using XDit.Models.Clip;
+using XDit.Models.SD3;
+using XDit.Models.T5;
+using XDit.Models.Vae;
+using XDit.Nn;
+using XDit.Ops;
+using XDit.Rng;
+using XDit.Schedulers;
+using XDit.Tensors;
+using XDit.Text;
+using XDit.Weights;
+
+namespace XDit.Pipelines;
+
+/// <summary>
+/// Stable Diffusion 3 / 3.5 text-to-image as diffusers' <c>StableDiffusion3Pipeline</c> computes it: CLIP-L
+/// and OpenCLIP bigG (penultimate hidden states side by side, zero-padded to T5's width, then T5's tokens
+/// after them; pooled projections side by side), classifier-free guidance (negative half first), the
+/// seeded latent, FlowMatch Euler steps, and the 16-channel VAE with its scaling and shift factors.
+/// </summary>
+public sealed class SD3Pipeline : IPipeline
+{
+    readonly ClipTokenizer _tokenizerL, _tokenizerG;
+    readonly T5Tokenizer _tokenizerT5;
+    readonly ClipTextModel _clipL, _clipG;
+    readonly T5EncoderModel _t5;
+    readonly SD3Transformer2DModel _transformer;
+    readonly AutoencoderKL _vae;
+    readonly FlowMatchEulerScheduler _scheduler;
+    readonly DType _dtype;
+
+    SD3Pipeline(DeviceContext context, DType dtype, ClipTokenizer tokenizerL, ClipTokenizer tokenizerG, T5Tokenizer tokenizerT5,
+        ClipTextModel clipL, ClipTextModel clipG, T5EncoderModel t5, SD3Transformer2DModel transformer, AutoencoderKL vae,
+        FlowMatchEulerScheduler scheduler)
+    {
+        Context = context;
+        _dtype = dtype;
+        (_tokenizerL, _tokenizerG, _tokenizerT5) = (tokenizerL, tokenizerG, tokenizerT5);
+        (_clipL, _clipG, _t5) = (clipL, clipG, t5);
+        (_transformer, _vae, _scheduler) = (transformer, vae, scheduler);
+    }
+
+    public DeviceContext Context { get; }
+    public SD3Transformer2DModel Transformer => _transformer;
+    public int SizeMultiple => _vae.Config.ScaleFactor * _transformer.Config.PatchSize;
+    public int DefaultImageSize => _transformer.Config.SampleSize * _vae.Config.ScaleFactor;
+
+    public static SD3Pipeline Load(string folder, DeviceContext context, DType dtype = DType.F32)
+    {
+        var diffusers = DiffusersFolder.Open(folder);
+        if (diffusers.Index.ClassName != "StableDiffusion3Pipeline")
+            throw new XDitException(Native.XditStatus.Unsupported, $"{folder}: model_index.json names {diffusers.Index.ClassName}, not StableDiffusion3Pipeline");
+        var textDType = dtype == DType.F16 ? DType.BF16 : dtype;
+        var owned = new List<IDisposable>();
+        try
+        {
+            ClipTextModel Clip(string component)
+            {
+                var model = Own(new ClipTextModel(ClipTextConfig.FromJson(diffusers.Config(component).Root), withProjection: true), owned);
+                using var weights = diffusers.OpenWeights(component);
+                model.LoadWeights(weights, context, dtype);
+                return model;
+            }
+            var clipL = Clip("text_encoder");
+            var clipG = Clip("text_encoder_2");
+            var t5 = Own(new T5EncoderModel(T5Config.FromJson(diffusers.Config("text_encoder_3").Root)), owned);
+            using (var weights = diffusers.OpenWeights("text_encoder_3")) t5.LoadWeights(weights, context, textDType);
+            var transformer = Own(new SD3Transformer2DModel(SD3Config.FromJson(diffusers.Config("transformer").Root)), owned);
+            using (var weights = diffusers.OpenWeights("transformer")) WeightLoader.Load(transformer, weights, context, dtype, sourceName: "transformer checkpoint");
+            var vae = Own(new AutoencoderKL(AutoencoderKLConfig.FromJson(diffusers.Config("vae").Root)), owned);
+            using (var weights = diffusers.OpenWeights("vae")) WeightLoader.Load(vae, weights, context, DType.F32, sourceName: "VAE checkpoint");
+            var scheduler = Own(FlowMatchEulerScheduler.FromConfig(diffusers.Config("scheduler").Root), owned);
+            return new SD3Pipeline(context, dtype, ClipTokenizer.FromFolder(diffusers.Component("tokenizer")),
+                ClipTokenizer.FromFolder(diffusers.Component("tokenizer_2")), T5Tokenizer.FromFolder(diffusers.Component("tokenizer_3")),
+                clipL, clipG, t5, transformer, vae, scheduler);
+        }
+        catch
+        {
+            foreach (var d in owned) d.Dispose();
+            throw;
+        }
+    }
+
+    static T Own<T>(T item, List<IDisposable> owned) where T : IDisposable
+    {
+        owned.Add(item);
+        return item;
+    }
+
+    public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null,
+        CancellationToken cancellation = default)
+    {
+        RequestValidation.Validate(request, SizeMultiple);
+        var clock = new StageClock(progress, request.Steps);
+        using var scope = new TensorScope();
+        var guidance = request.GuidanceScale > 1;
+        var batch = request.Prompts.Count * request.ImagesPerPrompt;
+        var prompts = request.Prompts.SelectMany(p => Enumerable.Repeat(p, request.ImagesPerPrompt)).ToList();
+        var texts = guidance ? Enumerable.Repeat(request.NegativePrompt, batch).Concat(prompts).ToList() : prompts;
+
+        clock.Report("text encoders");
+        var (context, pooled) = EncodeText(texts, request.MaxSequenceLength > 0 ? request.MaxSequenceLength : 256);
+        clock.End("text encoders");
+
+        _scheduler.SetTimesteps(request.Steps);
+        var factor = _vae.Config.ScaleFactor;
+        var latents = Noise.Randn(Context, new TorchGenerator(request.Seed), _dtype,
+            batch, _transformer.Config.InChannels, request.Height / factor, request.Width / factor);
+        for (int i = 0; i < request.Steps; i++)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            clock.Report("denoising", i + 1);
+            using var stepScope = new TensorScope();
+            var input = guidance ? Layout.Cat(0, latents, latents) : latents;
+            var timesteps = Enumerable.Repeat((float)_scheduler.Timesteps[i], (int)input.Size(0)).ToArray();
+            var velocity = _transformer.Forward(input, timesteps, context, pooled);
+            if (guidance) velocity = Elementwise.Lerp(velocity.Narrow(0, 0, batch), velocity.Narrow(0, batch, batch), request.GuidanceScale);
+            latents = _scheduler.Step(velocity, i, latents).MoveToOuterScope();
+            clock.End($"step {i + 1}");
+        }
+        _scheduler.Reset();
+        var latentValues = latents.To(DType.F32).ToArray<float>();
+        var shape = latents.Shape.ToArray();
+        if (request.LatentsOnly) return new GenerationResult([], request.Width, request.Height, latentValues, shape, clock.Timings);
+        clock.Report("vae decode", request.Steps);
+        var images = ImageConversion.ToRgbBytes(_vae.DecodeScaled(latents.To(DType.F32)));
+        clock.End("vae decode");
+        return new GenerationResult(images, request.Width, request.Height, latentValues, shape, clock.Timings);
+    }
+
+    /// <summary>The joint context [N, 77 + T5 tokens, 4096] and pooled vector [N, 2048] of SD3.</summary>
+    (Tensor Context, Tensor Pooled) EncodeText(IReadOnlyList<string> texts, int t5Length)
+    {
+        using var l = TextEncoding.Clip(_tokenizerL, _clipL, texts, Context, hiddenStates: true);
+        using var g = TextEncoding.Clip(_tokenizerG, _clipG, texts, Context, hiddenStates: true);
+        var clip = Layout.Cat(2, l.HiddenStates[^2], g.HiddenStates[^2]);
+        var t5 = TextEncoding.T5(_tokenizerT5, _t5, texts, t5Length, Context);
+        var joint = Layout.Cat(1, TextEncoding.PadChannels(clip, t5.Size(2)), t5.DType == clip.DType ? t5 : t5.To(clip.DType));
+        var pooled = Layout.Cat(1, l.TextEmbeds!, g.TextEmbeds!);
+        return (joint.DType == _dtype ? joint : joint.To(_dtype), pooled.DType == _dtype ? pooled : pooled.To(_dtype));
+    }
+
+    public void Dispose()
+    {
+        _clipL.Dispose();
+        _clipG.Dispose();
+        _t5.Dispose();
+        _transformer.Dispose();
+        _vae.Dispose();
+        _scheduler.Dispose();
+    }
+}
