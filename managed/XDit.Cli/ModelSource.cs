@@ -57,7 +57,7 @@ public sealed class ModelSource
         try
         {
             var load = Stopwatch.StartNew();
-            var pipeline = PixArtPipeline.Load(folder, context, _dtype);
+            var pipeline = PipelineLoader.Load(folder, context, _dtype);
             log.WriteLine($"loaded {folder} on {context} in {load.Elapsed.TotalSeconds:F1} s");
             return new LoadedModel(pipeline, context, defaults, _arch ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)), temporary);
         }

@@ -1,5 +1,6 @@
 using XDit.Native;
 using XDit.Nn;
+using XDit.Nn.Layers;
 using XDit.Ops;
 using XDit.Tensors;
 
@@ -14,12 +15,12 @@ public sealed class ClipTextEmbeddings : Module
 {
     public ClipTextEmbeddings(ClipTextConfig config)
     {
-        TokenEmbedding = Child("token_embedding", new ClipEmbedding(config.VocabSize, config.HiddenSize));
-        PositionEmbedding = Child("position_embedding", new ClipEmbedding(config.MaxPositionEmbeddings, config.HiddenSize));
+        TokenEmbedding = Child("token_embedding", new Embedding(config.VocabSize, config.HiddenSize));
+        PositionEmbedding = Child("position_embedding", new Embedding(config.MaxPositionEmbeddings, config.HiddenSize));
     }
 
-    public ClipEmbedding TokenEmbedding { get; }
-    public ClipEmbedding PositionEmbedding { get; }
+    public Embedding TokenEmbedding { get; }
+    public Embedding PositionEmbedding { get; }
 
     /// <summary>ids (row-major [batch, length]) → [batch, length, hidden].</summary>
     public Tensor Forward(ReadOnlySpan<long> ids, long batch, long length)

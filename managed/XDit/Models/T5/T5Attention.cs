@@ -27,7 +27,7 @@ public sealed class T5Attention : Module
         V = Child("v", new Linear(config.DModel, config.InnerDim, bias: false));
         O = Child("o", new Linear(config.InnerDim, config.DModel, bias: false));
         if (hasRelativeAttentionBias)
-            RelativeAttentionBias = Child("relative_attention_bias", new T5Embedding(_numBuckets, Heads));
+            RelativeAttentionBias = Child("relative_attention_bias", new Embedding(_numBuckets, Heads));
     }
 
     public int Heads { get; }
@@ -37,7 +37,7 @@ public sealed class T5Attention : Module
     public Linear V { get; }
     public Linear O { get; }
     /// <summary>The table [buckets, heads]; block 0 only.</summary>
-    public T5Embedding? RelativeAttentionBias { get; }
+    public Embedding? RelativeAttentionBias { get; }
 
     /// <summary>
     /// transformers' <c>compute_bias(length, length)</c>: f32 [1, heads, length, length] with entry

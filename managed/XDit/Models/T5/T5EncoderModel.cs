@@ -22,7 +22,7 @@ public sealed class T5EncoderModel : Module
     {
         config.Validate();
         Config = config;
-        Shared = Child("shared", new T5Embedding(config.VocabSize, config.DModel));
+        Shared = Child("shared", new Embedding(config.VocabSize, config.DModel));
         Blocks = Enumerable.Range(0, config.NumLayers)
             .Select(i => Child($"encoder.block.{i}", new T5Block(config, hasRelativeAttentionBias: i == 0))).ToArray();
         FinalLayerNorm = Child("encoder.final_layer_norm", new RmsNorm(config.DModel, config.LayerNormEpsilon));
@@ -31,7 +31,7 @@ public sealed class T5EncoderModel : Module
     public T5Config Config { get; }
     /// <summary>The token embedding [vocab_size, d_model] (<c>shared.weight</c>, which the encoder's
     /// <c>embed_tokens</c> is tied to).</summary>
-    public T5Embedding Shared { get; }
+    public Embedding Shared { get; }
     public IReadOnlyList<T5Block> Blocks { get; }
     public RmsNorm FinalLayerNorm { get; }
 

@@ -3,17 +3,16 @@ using XDit.Nn;
 using XDit.Ops;
 using XDit.Tensors;
 
-namespace XDit.Models.Clip;
+namespace XDit.Nn.Layers;
 
 /// <summary>
 /// A PyTorch <c>nn.Embedding</c>: a table [rows, dim] (<c>weight</c>) whose rows are looked up by index.
-/// CLIP has two, <c>token_embedding</c> [vocab_size, hidden] and <c>position_embedding</c>
-/// [max_position_embeddings, hidden]. The same module as T5's <c>T5Embedding</c>; the two belong in
-/// <c>Nn/Layers</c> as one.
+/// T5 uses it for its token embedding <c>shared</c> and block 0's <c>relative_attention_bias</c>
+/// [buckets, heads]; CLIP for its token and position embeddings.
 /// </summary>
-public sealed class ClipEmbedding : Module
+public sealed class Embedding : Module
 {
-    public ClipEmbedding(long rows, long dim) => Weight = Param("weight", rows, dim);
+    public Embedding(long rows, long dim) => Weight = Param("weight", rows, dim);
 
     public Parameter Weight { get; }
 
@@ -23,7 +22,9 @@ public sealed class ClipEmbedding : Module
     /// </summary>
     /// <remarks>
     /// There is no native gather yet, so this is one strided copy per run of equal ids (a row broadcast
-    /// over the run: the padding of a prompt is one copy), at most 77 small copies per CLIP prompt.
+    /// over the run: the padding of a prompt is one copy). That is a few hundred small calls for the
+    /// prompts of text encoders, negligible beside the layers; a long-sequence caller would want a
+    /// native gather.
     /// </remarks>
     public Tensor Lookup(ReadOnlySpan<long> ids, long batch, long length)
     {
