@@ -28,7 +28,7 @@ public static class GenerateCommand
         var maxSequenceLength = options.Int("max_sequence_length", 0, min: 0);
         var outputType = options.String("output_type", "pil");
         var outputPath = options.String("output");
-        options.Flag("no_use_resolution_binning"); // resolution binning is the caller's choice of size here
+        var binning = !options.Flag("no_use_resolution_binning");
         options.Int("warmup_steps", 1, min: 0);
         RejectParallelism(options);
         options.RejectUnknown("generate");
@@ -51,6 +51,7 @@ public static class GenerateCommand
                 ImagesPerPrompt = imagesPerPrompt,
                 MaxSequenceLength = maxSequenceLength > 0 ? maxSequenceLength : loaded.Defaults.MaxSequenceLength,
                 LatentsOnly = outputType == "latent",
+                UseResolutionBinning = binning,
             };
             var progress = new ProgressLine(output);
             var result = pipeline.Generate(request, progress);

@@ -5,7 +5,8 @@ public sealed record GenerationRequest
 {
     public IReadOnlyList<string> Prompts { get; init; } = ["A small cactus with a happy face in the Sahara desert."];
     public string NegativePrompt { get; init; } = "";
-    /// <summary>Image height and width in pixels; multiples of the VAE factor times the patch size.</summary>
+    /// <summary>Image height and width in pixels: multiples of the VAE factor times the patch size, unless
+    /// resolution binning applies (then any positive size; the model generates at the bin).</summary>
     public int Height { get; init; } = 1024;
     public int Width { get; init; } = 1024;
     public int Steps { get; init; } = 20;
@@ -17,6 +18,12 @@ public sealed record GenerationRequest
     public int MaxSequenceLength { get; init; }
     /// <summary>Skip the VAE and return only the final latents.</summary>
     public bool LatentsOnly { get; init; }
+    /// <summary>PixArt's <c>use_resolution_binning</c>, on by default as in diffusers: generate at the nearest
+    /// aspect-ratio bin of the transformer's training size (<see cref="AspectRatioBins"/>) and resize the
+    /// decoded images back to <see cref="Height"/>×<see cref="Width"/> (latents stay at the bin's size).
+    /// Models whose sample size has no table (the built-in tiny model) generate at the requested size;
+    /// pipelines without binning (SD3, Flux) ignore it.</summary>
+    public bool UseResolutionBinning { get; init; } = true;
 }
 
 /// <summary>What a generation reports while it runs.</summary>

@@ -2,15 +2,21 @@ using XDit.Tensors;
 
 namespace XDit.Pipelines;
 
-/// <summary>The outcome of a generation: RGB images (row-major, interleaved bytes) unless only latents
-/// were asked for, the final latents on the host, and the time each stage took.</summary>
+/// <summary>The outcome of a generation: RGB images (row-major, interleaved bytes) of the requested
+/// <see cref="Width"/>×<see cref="Height"/> unless only latents were asked for, the final latents on the
+/// host, the time each stage took, and the aspect-ratio bin the model generated at when resolution
+/// binning applied (null otherwise); the latents are at the bin's size then, not the requested one.</summary>
 public sealed record GenerationResult(
     IReadOnlyList<byte[]> Images,
     int Width,
     int Height,
     float[] Latents,
     long[] LatentShape,
-    IReadOnlyList<StageTiming> Timings);
+    IReadOnlyList<StageTiming> Timings)
+{
+    /// <summary>The aspect-ratio bin the model generated at, when resolution binning applied.</summary>
+    public AspectRatioBin? ResolutionBin { get; init; }
+}
 
 /// <summary>How long one stage took (<c>text encoder</c>, <c>step 3</c>, <c>vae decode</c>, ...).</summary>
 public readonly record struct StageTiming(string Stage, TimeSpan Duration);

@@ -16,11 +16,15 @@ namespace XDit.Pipelines;
 /// PixArt-α / PixArt-Σ text-to-image, as diffusers' <c>PixArtAlphaPipeline</c> and
 /// <c>PixArtSigmaPipeline</c> compute it: T5 caption embeddings (with the padding mask), classifier-free
 /// guidance against the negative prompt (unconditional half first), the seeded initial latent drawn as a
-/// CPU torch generator would, DPM-Solver++ steps, the VAE decode in fp32. The components stay resident
+/// CPU torch generator would, DPM-Solver++ steps, the VAE decode in fp32, and with resolution binning
+/// (<see cref="GenerationRequest.UseResolutionBinning"/>) generation at the nearest aspect-ratio bin and the
+/// decoded images resized and center-cropped back to the requested size. The components stay resident
 /// between calls; a pipeline serves one generation at a time.
 /// </summary>
 /// <remarks>Differences from diffusers, by design: captions are not cleaned (diffusers' optional
-/// bs4/ftfy caption cleaning), and resolution binning is the caller's choice of height and width.</remarks>
+/// bs4/ftfy caption cleaning); with binning on, a transformer whose sample size has no aspect-ratio table
+/// generates at the requested size (diffusers raises "Invalid sample size"); and the resize back never
+/// comes out smaller than requested (see <see cref="CoverCrop"/>).</remarks>
 public sealed class PixArtPipeline : IPipeline
 {
     readonly T5Tokenizer _tokenizer;
@@ -96,7 +100,10 @@ public sealed class PixArtPipeline : IPipeline
     public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null,
         CancellationToken cancellation = default)
     {
-        RequestValidation.Validate(request, SizeMultiple);
+        // The size checks apply to what the model generates: the bin, when binning applies.
+        var bin = ResolutionBin(request);
+        var (height, width) = GenerationSize(request);
+        RequestValidation.Validate(request with { Height = height, Width = width }, SizeMultiple);
         var clock = new StageClock(progress, request.Steps);
         using var scope = new TensorScope();
         var guidance = request.GuidanceScale > 1;
@@ -113,8 +120,8 @@ public sealed class PixArtPipeline : IPipeline
         var latents = InitialLatents(request);
         var latentShape = latents.Shape.ToArray();
 
-        var sizes = Enumerable.Range(0, guidance ? 2 * batch : batch).SelectMany(_ => new float[] { request.Height, request.Width }).ToArray();
-        var ratios = Enumerable.Repeat((float)request.Height / request.Width, sizes.Length / 2).ToArray();
+        var sizes = Enumerable.Range(0, guidance ? 2 * batch : batch).SelectMany(_ => new float[] { height, width }).ToArray();
+        var ratios = Enumerable.Repeat((float)height / width, sizes.Length / 2).ToArray();
         for (int i = 0; i < request.Steps; i++)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -132,27 +139,44 @@ public sealed class PixArtPipeline : IPipeline
         }
         _scheduler.Reset();
         var latentValues = latents.To(DType.F32).ToArray<float>();
-        if (request.LatentsOnly) return new GenerationResult([], request.Width, request.Height, latentValues, latentShape, clock.Timings);
+        if (request.LatentsOnly)
+            return new GenerationResult([], request.Width, request.Height, latentValues, latentShape, clock.Timings) { ResolutionBin = bin };
 
         clock.Report("vae decode", request.Steps);
         var decoded = _vae.DecodeScaled(latents.To(DType.F32));
+        if (bin is not null) decoded = ImageResize.ResizeAndCrop(decoded, request.Height, request.Width);
         var images = ImageConversion.ToRgbBytes(decoded);
         clock.End("vae decode");
-        return new GenerationResult(images, request.Width, request.Height, latentValues, latentShape, clock.Timings);
+        return new GenerationResult(images, request.Width, request.Height, latentValues, latentShape, clock.Timings) { ResolutionBin = bin };
     }
 
     /// <summary>The starting latent of a request: <c>torch.randn</c> with a CPU generator seeded with the
     /// request's seed (the numbers a diffusers pipeline gets from <c>torch.Generator("cpu").manual_seed</c>),
-    /// times the scheduler's initial noise sigma, in the transformer's dtype.</summary>
+    /// times the scheduler's initial noise sigma, in the transformer's dtype, at the size the request
+    /// generates at (<see cref="GenerationSize"/>).</summary>
     public Tensor InitialLatents(GenerationRequest request)
     {
         var factor = VaeScaleFactor;
         var batch = request.Prompts.Count * request.ImagesPerPrompt;
+        var (height, width) = GenerationSize(request);
         var noise = Noise.Randn(Context, new TorchGenerator(request.Seed), _dtype,
-            batch, _transformer.Config.InChannels, request.Height / factor, request.Width / factor);
+            batch, _transformer.Config.InChannels, height / factor, width / factor);
         if (_scheduler.InitNoiseSigma == 1) return noise;
         using (noise) return Elementwise.Affine(noise, _scheduler.InitNoiseSigma, 0);
     }
+
+    /// <summary>The aspect-ratio bin a request generates at: the closest bin of the table for the transformer's
+    /// sample size, or null when the request turns binning off or the sample size has no table.</summary>
+    public AspectRatioBin? ResolutionBin(GenerationRequest request)
+    {
+        if (!request.UseResolutionBinning) return null;
+        var table = AspectRatioBins.ForSampleSize(_transformer.Config.SampleSize, IsSigma);
+        return table is null ? null : AspectRatioBins.Classify(request.Height, request.Width, table);
+    }
+
+    /// <summary>The image size the transformer and the VAE work at: the resolution bin's, else the request's.</summary>
+    public (int Height, int Width) GenerationSize(GenerationRequest request) =>
+        ResolutionBin(request) is { } bin ? (bin.Height, bin.Width) : (request.Height, request.Width);
 
     /// <summary>Caption embeddings [N, L, C] in the transformer's dtype and the key mask bool [N, L].</summary>
     (Tensor Caption, Tensor Mask) EncodeText(IReadOnlyList<string> texts, int maxLength)
