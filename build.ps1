@@ -9,7 +9,8 @@
     test      build with CUDA ON and warnings as errors, then every test group; prints a closing line
               "N passed, N failed, N skipped"
     demo      build, then generate an image with the built-in tiny PixArt model (random weights made
-              from a seed, written as a diffusers folder and loaded back) and print each stage's time
+              from a seed, written as a diffusers folder and loaded back) on two in-process ranks (CFG
+              parallel), print each stage's time, and check the image against the single-rank run
     bench     build, then the BenchmarkDotNet kernel benchmarks; BenchmarkDotNet's arguments go in one
               string: -BenchArgs '--filter *Gemm* --job short'
     bench-peers  the peers of the kernel benchmarks in the same shapes: PyTorch on the CPU (installs
@@ -206,7 +207,7 @@ switch ($Task) {
         $image = Join-Path $Root 'demo.png'
         Invoke-Step 'xdit generate (tiny-pixart)' {
             & $xdit generate --arch tiny-pixart --random_weights --prompt 'A small cactus with a happy face in the Sahara desert.' `
-                --num_inference_steps 8 --seed 42 --output $image
+                --num_inference_steps 8 --seed 42 --use_cfg_parallel --check_single_rank --output $image
         }
         Write-Timings
         Write-Host "image: $image"

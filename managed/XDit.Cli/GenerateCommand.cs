@@ -30,46 +30,99 @@ public static class GenerateCommand
         var outputPath = options.String("output");
         var binning = !options.Flag("no_use_resolution_binning");
         options.Int("warmup_steps", 1, min: 0);
-        RejectParallelism(options);
+        var parallel = new ParallelConfig
+        {
+            DataParallelDegree = options.Int("data_parallel_degree", 1, min: 1, max: 64),
+            UseCfgParallel = options.Flag("use_cfg_parallel"),
+        };
+        var checkSingleRank = options.Flag("check_single_rank");
+        RejectUnimplementedParallelism(options);
         options.RejectUnknown("generate");
         if (outputType is not ("pil" or "png" or "latent"))
             throw new UsageException($"--output_type must be pil or latent, got '{outputType}'");
 
-        using var loaded = source.Load(output);
-        var pipeline = loaded.Pipeline;
+        GenerationRequest Request(int size, GenerationRequest defaults) => new()
         {
-            var size = pipeline.DefaultImageSize;
-            var request = new GenerationRequest
+            Prompts = prompts.Count > 0 ? prompts : new GenerationRequest().Prompts,
+            NegativePrompt = negative,
+            Height = height > 0 ? height : size,
+            Width = width > 0 ? width : size,
+            Steps = steps,
+            GuidanceScale = guidance,
+            Seed = (ulong)seed,
+            ImagesPerPrompt = imagesPerPrompt,
+            MaxSequenceLength = maxSequenceLength > 0 ? maxSequenceLength : defaults.MaxSequenceLength,
+            LatentsOnly = outputType == "latent",
+            UseResolutionBinning = binning,
+        };
+
+        if (parallel.WorldSize > 1) return RunParallel(source, parallel, output, Request, outputType, outputPath, checkSingleRank);
+
+        using var loaded = source.Load(output);
+        var single = Request(loaded.Pipeline.DefaultImageSize, loaded.Defaults);
+        var progress = new ProgressLine(output);
+        var generated = loaded.Pipeline.Generate(single, progress);
+        progress.Finish();
+        WriteOutputs(generated, single, outputType, outputPath, loaded.Name, output);
+        PrintTimings(generated, output);
+        return 0;
+    }
+
+    /// <summary>CFG and data parallelism on in-process ranks (PixArt): the images and latents of the
+    /// single-rank run, with the time of each stage of rank 0.</summary>
+    static int RunParallel(ModelSource source, ParallelConfig parallel, TextWriter output,
+        Func<int, GenerationRequest, GenerationRequest> makeRequest, string outputType, string? outputPath, bool checkSingleRank)
+    {
+        var (folder, defaults, name, temporary) = source.PrepareFolder(output);
+        try
+        {
+            int size;
+            using (var probe = DeviceContext.Create(Device.Cpu))
+            using (var pipeline = PipelineLoader.Load(folder, probe, source.DType))
             {
-                Prompts = prompts.Count > 0 ? prompts : new GenerationRequest().Prompts,
-                NegativePrompt = negative,
-                Height = height > 0 ? height : size,
-                Width = width > 0 ? width : size,
-                Steps = steps,
-                GuidanceScale = guidance,
-                Seed = (ulong)seed,
-                ImagesPerPrompt = imagesPerPrompt,
-                MaxSequenceLength = maxSequenceLength > 0 ? maxSequenceLength : loaded.Defaults.MaxSequenceLength,
-                LatentsOnly = outputType == "latent",
-                UseResolutionBinning = binning,
-            };
-            var progress = new ProgressLine(output);
-            var result = pipeline.Generate(request, progress);
-            progress.Finish();
-            WriteOutputs(result, request, outputType, outputPath, loaded.Name, output);
+                if (pipeline is not PixArtPipeline)
+                    throw new UsageException("CFG and data parallelism run PixArt models in this version; run SD3 and Flux on one rank");
+                size = pipeline.DefaultImageSize;
+            }
+            var request = makeRequest(size, defaults);
+            output.WriteLine($"running on {parallel.WorldSize} in-process ranks (cfg {parallel.CfgDegree} × data parallel {parallel.DataParallelDegree})");
+            var result = ParallelGeneration.Run(folder, request, parallel, source.DType);
+            WriteOutputs(result, request, outputType, outputPath, name, output, parallel);
             PrintTimings(result, output);
+            if (checkSingleRank) CompareWithSingleRank(folder, request, source.DType, result, output);
             return 0;
+        }
+        finally
+        {
+            if (temporary is not null) Directory.Delete(temporary, recursive: true);
         }
     }
 
-    /// <summary>xDiT's parallel degrees are accepted by name; meshes larger than one rank are not
-    /// implemented yet and say so instead of silently running on one rank.</summary>
-    static void RejectParallelism(CommandLine options)
+    /// <summary><c>--check_single_rank</c>: runs the same request on one rank and prints how far the
+    /// parallel result is from it.</summary>
+    static void CompareWithSingleRank(string folder, GenerationRequest request, DType dtype, GenerationResult parallel, TextWriter output)
     {
-        foreach (var degree in new[] { "data_parallel_degree", "ulysses_degree", "ring_degree", "pipefusion_parallel_degree", "tensor_parallel_degree" })
+        using var context = DeviceContext.Create(Device.Cpu);
+        using var pipeline = PipelineLoader.Load(folder, context, dtype);
+        var single = pipeline.Generate(request);
+        double diff = 0, norm = 0;
+        for (int i = 0; i < single.Latents.Length; i++)
+        {
+            diff += Math.Pow(parallel.Latents[i] - single.Latents[i], 2);
+            norm += Math.Pow(single.Latents[i], 2);
+        }
+        var maxPixel = parallel.Images.Zip(single.Images).SelectMany(p => p.First.Zip(p.Second, (a, b) => Math.Abs(a - b))).DefaultIfEmpty(0).Max();
+        output.WriteLine($"single-rank check: latents relative L2 {Math.Sqrt(diff / norm):E2}, largest pixel difference {maxPixel} " +
+                         (maxPixel <= 1 ? "(the parallel image equals the single-rank image)" : "(DIFFERENT)"));
+    }
+
+    /// <summary>xDiT's other parallel degrees are accepted by name; until they exist, a degree above 1
+    /// says so instead of silently running on one rank.</summary>
+    static void RejectUnimplementedParallelism(CommandLine options)
+    {
+        foreach (var degree in new[] { "ulysses_degree", "ring_degree", "pipefusion_parallel_degree", "tensor_parallel_degree" })
             if (options.Int(degree, 1, min: 1) > 1)
-                throw new UsageException($"--{degree} > 1: parallel meshes are not implemented in this version yet; run with degree 1");
-        if (options.Flag("use_cfg_parallel")) throw new UsageException("--use_cfg_parallel: CFG parallelism is not implemented in this version yet");
+                throw new UsageException($"--{degree} > 1 is not implemented in this version yet (CFG and data parallelism are); run with degree 1");
         if (options.Flag("use_parallel_vae")) throw new UsageException("--use_parallel_vae: parallel VAE decode is not implemented in this version yet");
         if (options.Int("num_pipeline_patch", 1, min: 1) > 1) throw new UsageException("--num_pipeline_patch > 1 needs PipeFusion, which is not implemented yet");
         if (options.Ints("attn_layer_num_for_pp").Count > 0) throw new UsageException("--attn_layer_num_for_pp needs PipeFusion, which is not implemented yet");
@@ -77,7 +130,7 @@ public static class GenerateCommand
     }
 
     static void WriteOutputs(GenerationResult result, GenerationRequest request, string outputType, string? outputPath, string modelName,
-        TextWriter output)
+        TextWriter output, ParallelConfig? parallel = null)
     {
         if (outputType == "latent")
         {
@@ -94,7 +147,7 @@ public static class GenerateCommand
                 ? outputPath
                 : outputPath is not null
                     ? Path.Combine(Path.GetDirectoryName(outputPath) ?? ".", $"{Path.GetFileNameWithoutExtension(outputPath)}_{i}{Path.GetExtension(outputPath)}")
-                    : $"{modelName}_result_dp1_cfg1_ulysses1_ringNone_tp1_pp1_patchNone_{request.Height}x{request.Width}_{i}.png";
+                    : $"{modelName}_result_dp{parallel?.DataParallelDegree ?? 1}_cfg{parallel?.CfgDegree ?? 1}_ulysses1_ringNone_tp1_pp1_patchNone_{request.Height}x{request.Width}_{i}.png";
             PngWriter.Write(path, result.Images[i], result.Width, result.Height);
             output.WriteLine($"wrote {path}");
         }

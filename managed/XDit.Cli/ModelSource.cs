@@ -37,29 +37,33 @@ public sealed class ModelSource
         return source;
     }
 
+    public DType DType => _dtype;
+
+    /// <summary>The model's folder (written first for an architecture with random weights), the request
+    /// defaults of its architecture, and the temporary folder to delete afterwards, if any.</summary>
+    public (string Folder, GenerationRequest Defaults, string Name, string? Temporary) PrepareFolder(TextWriter log)
+    {
+        if (_model is not null) return (_model, new GenerationRequest(), Path.GetFileName(Path.TrimEndingDirectorySeparator(_model)), null);
+        var architecture = PixArtArchitecture.Get(_arch!);
+        string? temporary = null;
+        var folder = _saveModel ?? (temporary = Directory.CreateTempSubdirectory("xdit-" + _arch).FullName);
+        var watch = Stopwatch.StartNew();
+        architecture.WriteRandomFolder(folder, _seed, _dtype);
+        log.WriteLine($"wrote {_arch} with random weights (seed {_seed}) to {folder} in {watch.Elapsed.TotalSeconds:F1} s");
+        return (folder, new GenerationRequest { MaxSequenceLength = architecture.MaxSequenceLength }, _arch!, temporary);
+    }
+
     /// <summary>Writes the architecture's folder if needed, creates the context and loads the pipeline.</summary>
     public LoadedModel Load(TextWriter log)
     {
-        string folder;
-        string? temporary = null;
-        var defaults = new GenerationRequest();
-        if (_model is not null) folder = _model;
-        else
-        {
-            var architecture = PixArtArchitecture.Get(_arch!);
-            folder = _saveModel ?? (temporary = Directory.CreateTempSubdirectory("xdit-" + _arch).FullName);
-            var watch = Stopwatch.StartNew();
-            architecture.WriteRandomFolder(folder, _seed, _dtype);
-            log.WriteLine($"wrote {_arch} with random weights (seed {_seed}) to {folder} in {watch.Elapsed.TotalSeconds:F1} s");
-            defaults = defaults with { MaxSequenceLength = architecture.MaxSequenceLength };
-        }
+        var (folder, defaults, name, temporary) = PrepareFolder(log);
         var context = DeviceContext.Create(_device);
         try
         {
             var load = Stopwatch.StartNew();
             var pipeline = PipelineLoader.Load(folder, context, _dtype);
             log.WriteLine($"loaded {folder} on {context} in {load.Elapsed.TotalSeconds:F1} s");
-            return new LoadedModel(pipeline, context, defaults, _arch ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)), temporary);
+            return new LoadedModel(pipeline, context, defaults, name, temporary);
         }
         catch
         {

@@ -59,6 +59,29 @@ public class GenerateCommandTests
     }
 
     [Test]
+    public void CfgAndDataParallelRanksGiveTheSingleRankLatents()
+    {
+        var folder = Directory.CreateTempSubdirectory("xdit-generate-parallel").FullName;
+        try
+        {
+            float[] Latents(string name, params string[] extra)
+            {
+                var path = Path.Combine(folder, name);
+                Assert.That(Generate(["--arch", "tiny-pixart", "--random_weights", "--num_inference_steps", "2", "--prompt", "a", "--prompt", "b",
+                    "--output_type", "latent", "--output", path, .. extra]), Is.Zero);
+                return GoldenTensors.Load(path).F32("latents");
+            }
+            var single = Latents("single.safetensors");
+            var parallel = Latents("parallel.safetensors", "--use_cfg_parallel", "--data_parallel_degree", "2");
+            Assert.That(Reference.RelativeL2(parallel, single), Is.LessThan(1e-6));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Test]
     public void UsageMistakesAreClear()
     {
         Assert.That(Assert.Throws<UsageException>(() => Generate())!.Message, Does.Contain("--model DIR"));

@@ -16,6 +16,13 @@ public sealed record GenerationRequest
     public int ImagesPerPrompt { get; init; } = 1;
     /// <summary>Caption tokens; 0 = the pipeline's own (120 for PixArt-α, 300 for PixArt-Σ).</summary>
     public int MaxSequenceLength { get; init; }
+    /// <summary>Data parallelism: this request is rows [offset, offset + batch) of a generation of
+    /// <see cref="NoiseBatch"/> images, whose initial noise is drawn for the whole batch (so that every
+    /// replica starts from the numbers the single-rank run would). 0 = this request is the whole batch.</summary>
+    internal int NoiseOffset { get; init; }
+
+    internal int NoiseBatch { get; init; }
+
     /// <summary>Skip the VAE and return only the final latents.</summary>
     public bool LatentsOnly { get; init; }
     /// <summary>PixArt's <c>use_resolution_binning</c>, on by default as in diffusers: generate at the nearest
