@@ -21,8 +21,8 @@ public static class GenerateCommand
         var negative = options.String("negative_prompt", "") ?? "";
         var height = options.Int("height", 0, min: 0);
         var width = options.Int("width", 0, min: 0);
-        var steps = options.Int("num_inference_steps", 20, min: 1, max: 1000);
-        var guidance = options.Double("guidance_scale", 4.5);
+        var steps = options.Has("num_inference_steps") ? options.Int("num_inference_steps", 20, min: 1, max: 1000) : 0;
+        var guidance = options.Has("guidance_scale") ? options.Double("guidance_scale", 4.5) : double.NaN;
         var seed = options.Int("seed", 42, min: 0);
         var imagesPerPrompt = options.Int("num_images_per_prompt", 1, min: 1, max: 64);
         var maxSequenceLength = options.Int("max_sequence_length", 0, min: 0);
@@ -45,10 +45,10 @@ public static class GenerateCommand
         {
             Prompts = prompts.Count > 0 ? prompts : new GenerationRequest().Prompts,
             NegativePrompt = negative,
-            Height = height > 0 ? height : size,
-            Width = width > 0 ? width : size,
-            Steps = steps,
-            GuidanceScale = guidance,
+            Height = height > 0 ? height : defaults.Height > 0 ? defaults.Height : size,
+            Width = width > 0 ? width : defaults.Width > 0 ? defaults.Width : size,
+            Steps = steps > 0 ? steps : defaults.Steps,
+            GuidanceScale = double.IsNaN(guidance) ? defaults.GuidanceScale : guidance,
             Seed = (ulong)seed,
             ImagesPerPrompt = imagesPerPrompt,
             MaxSequenceLength = maxSequenceLength > 0 ? maxSequenceLength : defaults.MaxSequenceLength,

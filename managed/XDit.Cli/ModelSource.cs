@@ -43,14 +43,25 @@ public sealed class ModelSource
     /// defaults of its architecture, and the temporary folder to delete afterwards, if any.</summary>
     public (string Folder, GenerationRequest Defaults, string Name, string? Temporary) PrepareFolder(TextWriter log)
     {
-        if (_model is not null) return (_model, new GenerationRequest(), Path.GetFileName(Path.TrimEndingDirectorySeparator(_model)), null);
-        var architecture = PixArtArchitecture.Get(_arch!);
+        // A folder's defaults are the pipeline's own (height 0 = the pipeline's default size).
+        if (_model is not null)
+            return (_model, new GenerationRequest { Height = 0, Width = 0 }, Path.GetFileName(Path.TrimEndingDirectorySeparator(_model)), null);
+        if (!Architectures.Names.Contains(_arch!))
+            throw new UsageException($"unknown --arch '{_arch}' (known: {string.Join(", ", Architectures.Names)})");
         string? temporary = null;
         var folder = _saveModel ?? (temporary = Directory.CreateTempSubdirectory("xdit-" + _arch).FullName);
         var watch = Stopwatch.StartNew();
-        architecture.WriteRandomFolder(folder, _seed, _dtype);
-        log.WriteLine($"wrote {_arch} with random weights (seed {_seed}) to {folder} in {watch.Elapsed.TotalSeconds:F1} s");
-        return (folder, new GenerationRequest { MaxSequenceLength = architecture.MaxSequenceLength }, _arch!, temporary);
+        try
+        {
+            var defaults = Architectures.WriteRandomFolder(_arch!, folder, _seed, _dtype);
+            log.WriteLine($"wrote {_arch} with random weights (seed {_seed}) to {folder} in {watch.Elapsed.TotalSeconds:F1} s");
+            return (folder, defaults, _arch!, temporary);
+        }
+        catch
+        {
+            if (temporary is not null) Directory.Delete(temporary, recursive: true);
+            throw;
+        }
     }
 
     /// <summary>Writes the architecture's folder if needed, creates the context and loads the pipeline.</summary>

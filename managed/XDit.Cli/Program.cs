@@ -5,9 +5,10 @@ try
 {
     if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
     {
-        Console.WriteLine("usage: xdit generate (--model DIR | --arch tiny-pixart|pixart-alpha|pixart-sigma --random_weights) [--prompt TEXT]... [options]");
+        Console.WriteLine("usage: xdit generate (--model DIR | --arch NAME --random_weights) [--prompt TEXT]... [options]");
         Console.WriteLine("       xdit serve (--model DIR | --arch NAME --random_weights) [--host 127.0.0.1] [--port 6000] [--token T] [--queue_size 16] [--output_folder results]");
         Console.WriteLine("       xdit check [--golden DIR]   (environment report, or run golden case folders)");
+        Console.WriteLine("architectures: " + string.Join(", ", XDit.Pipelines.Architectures.Names));
         Console.WriteLine("options of generate (xDiT's names; dashes or underscores): --negative_prompt --height --width --num_inference_steps");
         Console.WriteLine("  --guidance_scale --seed --num_images_per_prompt --max_sequence_length --output_type pil|latent --output PATH");
         Console.WriteLine("  --save_model DIR --device cpu|cuda:N --dtype f32|bf16|f16");
