@@ -64,4 +64,31 @@ public class MmditPipelineTests
         Assert.That(error.Message, Does.Contain("guidance-distilled"));
         Assert.That(Assert.Throws<XDitException>(() => pipeline.Generate(Request(3, 3.5) with { Height = 120 }))!.Message, Does.Contain("multiples of 16"));
     }
+
+    [TestCase("sd3-medium")]
+    [TestCase("flux-dev")]
+    [TestCase("flux-schnell")]
+    public void RealLayoutsRunAtReducedWidth(string name)
+    {
+        var folder = Directory.CreateTempSubdirectory("xdit-" + name).FullName;
+        try
+        {
+            if (name.StartsWith("sd3", StringComparison.Ordinal))
+                SD3Architecture.Get(name).Reduced(16, 2).WriteRandomFolder(folder, seed: 1, DType.BF16, maxShardBytes: 64 << 10);
+            else
+                FluxArchitecture.Get(name).Reduced(16, 2).WriteRandomFolder(folder, seed: 1, DType.BF16, maxShardBytes: 64 << 10);
+            using var context = Contexts.Cpu();
+            using var pipeline = PipelineLoader.Load(folder, context, DType.BF16);
+            var result = pipeline.Generate(new GenerationRequest
+            {
+                Prompts = ["a lighthouse"], Height = 64, Width = 64, Steps = 1, GuidanceScale = name == "flux-schnell" ? 0 : 3.5, MaxSequenceLength = 16,
+            });
+            Assert.That(result.Images[0], Has.Length.EqualTo(64 * 64 * 3));
+            Assert.That(result.Latents.All(float.IsFinite));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
 }
