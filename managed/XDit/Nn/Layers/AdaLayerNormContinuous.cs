@@ -1,15 +1,14 @@
 using XDit.Nn;
-using XDit.Nn.Layers;
 using XDit.Ops;
 using XDit.Tensors;
 
-namespace XDit.Models.SD3;
+namespace XDit.Nn.Layers;
 
 /// <summary>
-/// diffusers' <c>AdaLayerNormContinuous</c> as SD3 configures it (no affine, eps 1e-6): a parameter-free
-/// layer norm modulated by <c>·(1 + scale) + shift</c>, both projected from the conditioning by
-/// <c>linear</c>. Unlike <see cref="AdaLayerNormZero"/>, the scale comes first. The model's
-/// <c>norm_out</c>, and the text stream's <c>norm1_context</c> of the last, context_pre_only block.
+/// diffusers' <c>AdaLayerNormContinuous</c> as SD3 and Flux configure it (no affine, eps 1e-6): a
+/// parameter-free layer norm modulated by <c>·(1 + scale) + shift</c>, both projected from the
+/// conditioning by <c>linear</c>. Unlike the adaLN-zero norms, the projection yields the scale first.
+/// The models' <c>norm_out</c>, and SD3's text-stream <c>norm1_context</c> of its last, context_pre_only block.
 /// </summary>
 public sealed class AdaLayerNormContinuous : Module
 {
