@@ -124,9 +124,10 @@ public static class GenerateCommand
             if (options.Int(degree, 1, min: 1) > 1)
                 throw new UsageException($"--{degree} > 1 is not implemented in this version yet (CFG and data parallelism are); run with degree 1");
         if (options.Flag("use_parallel_vae")) throw new UsageException("--use_parallel_vae: parallel VAE decode is not implemented in this version yet");
+        if (options.String("comm", "inproc") is { } comm && comm != "inproc")
+            throw new UsageException($"--comm {comm}: only the in-process communicator (inproc) exists in this version; MPI and NCCL are to come");
         if (options.Int("num_pipeline_patch", 1, min: 1) > 1) throw new UsageException("--num_pipeline_patch > 1 needs PipeFusion, which is not implemented yet");
         if (options.Ints("attn_layer_num_for_pp").Count > 0) throw new UsageException("--attn_layer_num_for_pp needs PipeFusion, which is not implemented yet");
-        options.String("comm");
     }
 
     static void WriteOutputs(GenerationResult result, GenerationRequest request, string outputType, string? outputPath, string modelName,

@@ -7,6 +7,7 @@ try
     {
         Console.WriteLine("usage: xdit generate (--model DIR | --arch NAME --random_weights) [--prompt TEXT]... [options]");
         Console.WriteLine("       xdit serve (--model DIR | --arch NAME --random_weights) [--host 127.0.0.1] [--port 6000] [--token T] [--queue_size 16] [--output_folder results]");
+        Console.WriteLine("       xdit bench (--model DIR | --arch NAME --random_weights) [--num_inference_steps 4] [--runs 3] [--warmup 1] [--height H --width W] [--json FILE]");
         Console.WriteLine("       xdit check [--golden DIR]   (environment report, or run golden case folders)");
         Console.WriteLine("architectures: " + string.Join(", ", XDit.Pipelines.Architectures.Names));
         Console.WriteLine("options of generate (xDiT's names; dashes or underscores): --negative_prompt --height --width --num_inference_steps");
@@ -19,6 +20,8 @@ try
     {
         case "generate":
             return GenerateCommand.Run(options, Console.Out);
+        case "bench":
+            return BenchCommand.Run(options, Console.Out);
         case "serve":
             return ServeCommand.Run(options, args, Console.Out);
         case "check":
@@ -26,7 +29,7 @@ try
             options.RejectUnknown("check");
             return golden is null ? EnvironmentReport.Run(Console.Out) : XDit.Cli.Golden.GoldenRunner.Run(golden, Console.Out);
         default:
-            throw new UsageException($"unknown command '{args[0]}' (commands: generate, serve, check)");
+            throw new UsageException($"unknown command '{args[0]}' (commands: generate, serve, bench, check)");
     }
 }
 catch (UsageException e)

@@ -150,6 +150,30 @@ public class EngineAndServerTests
     }
 
     [Test]
+    public async Task ACancelledRequestStopsAndTheServiceGoesOn()
+    {
+        var server = await Start();
+        try
+        {
+            using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+            Assert.That(async () => await server.Client.PostAsJsonAsync("/generate", new { prompt = "slow", num_inference_steps = 200 }, cancel.Token),
+                Throws.InstanceOf<OperationCanceledException>());
+            // The engine stops the abandoned request between steps; the next one is served.
+            var next = await server.Client.PostAsJsonAsync("/generate", new { prompt = "fast", num_inference_steps = 1 });
+            Assert.That(next.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            string metrics;
+            do metrics = await server.Client.GetStringAsync("/metrics");
+            while (!metrics.Contains("status=\"499\"") && DateTime.UtcNow < deadline);
+            Assert.That(metrics, Does.Contain("xdit_requests_total{status=\"499\"} 1"), "the cancelled request is counted, not answered");
+        }
+        finally
+        {
+            await Stop(server);
+        }
+    }
+
+    [Test]
     public async Task TokenAndQueueLimits()
     {
         var server = await Start(token: "s3cret", queue: 1);

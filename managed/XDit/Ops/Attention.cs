@@ -26,6 +26,8 @@ public static class Attention
         var context = Operands.SameContext(q, k, v, keyMask, bias, output, lse);
         if (q.Rank != 4 || k.Rank != 4)
             throw new XDitException(XditStatus.InvalidArgument, $"attention needs q and k of rank 4 ([B, S, H, D]); got {q} and {k}");
+        // Two products per head: q·kᵀ (Sq·Sk·D) and p·v (Sq·Sk·Dv).
+        if (v.Rank == 4) FlopCounter.Add(2.0 * q.Size(0) * q.Size(2) * q.Size(1) * k.Size(1) * (q.Size(3) + v.Size(3)));
         using var expandedBias = bias is null ? null
             : Operands.BroadcastTo(bias, [q.Size(0), q.Size(2), q.Size(1), k.Size(1)], "bias");
         var (dq, dk, dv, dout) = (q.Descriptor, k.Descriptor, v.Descriptor, output.Descriptor);

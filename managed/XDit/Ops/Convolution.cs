@@ -22,6 +22,7 @@ public static class Convolution
     public static void Conv2d(Tensor x, Tensor weight, Tensor? bias, int strideH, int strideW, int padH, int padW, Tensor output)
     {
         var context = Operands.SameContext(x, weight, bias, output);
+        FlopCounter.Add(2.0 * output.NumElements * weight.Size(1) * weight.Size(2) * weight.Size(3));
         var (dx, dw, dout) = (x.Descriptor, weight.Descriptor, output.Descriptor);
         ref readonly var db = ref Operands.Optional(bias, out var sb);
         NativeStatus.Check(NativeMethods.xdit_conv2d(context.Handle, in dx, in dw, in db, strideH, strideW, padH, padW, in dout));

@@ -36,6 +36,7 @@ public static class MatMul
     public static void Gemm(Tensor a, Tensor b, Tensor? bias, Tensor output, Epilogue epilogue = Epilogue.None)
     {
         var context = Operands.SameContext(a, b, bias, output);
+        FlopCounter.Add(2.0 * output.NumElements * a.Size(-1));
         var da = a.Descriptor;
         var db = b.Descriptor;
         var dout = output.Descriptor;
