@@ -3,7 +3,6 @@ using XDit.Models.Clip;
 using XDit.Models.Flux;
 using XDit.Models.T5;
 using XDit.Models.Vae;
-using XDit.Nn;
 using XDit.Ops;
 using XDit.Rng;
 using XDit.Schedulers;
@@ -57,32 +56,24 @@ public sealed class FluxPipeline : IPipeline
         if (diffusers.Index.ClassName != "FluxPipeline")
             throw new XDitException(Native.XditStatus.Unsupported, $"{folder}: model_index.json names {diffusers.Index.ClassName}, not FluxPipeline");
         var textDType = dtype == DType.F16 ? DType.BF16 : dtype;
-        var owned = new List<IDisposable>();
+        var loader = new ComponentLoader(diffusers, context);
         try
         {
-            var clip = Own(new ClipTextModel(ClipTextConfig.FromJson(diffusers.Config("text_encoder").Root), withProjection: false), owned);
-            using (var weights = diffusers.OpenWeights("text_encoder")) clip.LoadWeights(weights, context, dtype);
-            var t5 = Own(new T5EncoderModel(T5Config.FromJson(diffusers.Config("text_encoder_2").Root)), owned);
-            using (var weights = diffusers.OpenWeights("text_encoder_2")) t5.LoadWeights(weights, context, textDType);
-            var transformer = Own(new FluxTransformer2DModel(FluxConfig.FromJson(diffusers.Config("transformer").Root)), owned);
-            using (var weights = diffusers.OpenWeights("transformer")) WeightLoader.Load(transformer, weights, context, dtype, sourceName: "transformer checkpoint");
-            var vae = Own(new AutoencoderKL(AutoencoderKLConfig.FromJson(diffusers.Config("vae").Root)), owned);
-            using (var weights = diffusers.OpenWeights("vae")) WeightLoader.Load(vae, weights, context, DType.F32, sourceName: "VAE checkpoint");
-            var scheduler = Own(FlowMatchEulerScheduler.FromConfig(diffusers.Config("scheduler").Root), owned);
+            var clip = loader.Module("text_encoder", new ClipTextModel(ClipTextConfig.FromJson(diffusers.Config("text_encoder").Root), withProjection: false),
+                (m, w) => m.LoadWeights(w, context, dtype));
+            var t5 = loader.Module("text_encoder_2", new T5EncoderModel(T5Config.FromJson(diffusers.Config("text_encoder_2").Root)),
+                (m, w) => m.LoadWeights(w, context, textDType));
+            var transformer = loader.Module("transformer", new FluxTransformer2DModel(FluxConfig.FromJson(diffusers.Config("transformer").Root)), dtype);
+            var vae = loader.Vae();
+            var scheduler = loader.Track(FlowMatchEulerScheduler.FromConfig(diffusers.Config("scheduler").Root));
             return new FluxPipeline(context, dtype, ClipTokenizer.FromFolder(diffusers.Component("tokenizer")),
                 T5Tokenizer.FromFolder(diffusers.Component("tokenizer_2")), clip, t5, transformer, vae, scheduler);
         }
         catch
         {
-            foreach (var d in owned) d.Dispose();
+            loader.Abandon();
             throw;
         }
-    }
-
-    static T Own<T>(T item, List<IDisposable> owned) where T : IDisposable
-    {
-        owned.Add(item);
-        return item;
     }
 
     public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null,

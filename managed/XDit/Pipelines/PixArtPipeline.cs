@@ -2,7 +2,6 @@ using XDit.Imaging;
 using XDit.Models.PixArt;
 using XDit.Models.T5;
 using XDit.Models.Vae;
-using XDit.Nn;
 using XDit.Ops;
 using XDit.Rng;
 using XDit.Schedulers;
@@ -71,30 +70,22 @@ public sealed class PixArtPipeline : IPipeline
         if (className is not ("PixArtAlphaPipeline" or "PixArtSigmaPipeline"))
             throw new XDitException(Native.XditStatus.Unsupported, $"{folder}: model_index.json names {className}, not a PixArt pipeline");
         var textDType = dtype == DType.F16 ? DType.BF16 : dtype;
-        var disposables = new List<IDisposable>();
+        var loader = new ComponentLoader(diffusers, context);
         try
         {
             var tokenizer = T5Tokenizer.FromFolder(diffusers.Component("tokenizer"));
-            var textEncoder = Track(new T5EncoderModel(T5Config.FromJson(diffusers.Config("text_encoder").Root)), disposables);
-            using (var weights = diffusers.OpenWeights("text_encoder")) textEncoder.LoadWeights(weights, context, textDType);
-            var transformer = Track(new PixArtTransformer2DModel(PixArtConfig.FromJson(diffusers.Config("transformer").Root)), disposables);
-            using (var weights = diffusers.OpenWeights("transformer")) WeightLoader.Load(transformer, weights, context, dtype, sourceName: "transformer checkpoint");
-            var vae = Track(new AutoencoderKL(AutoencoderKLConfig.FromJson(diffusers.Config("vae").Root)), disposables);
-            using (var weights = diffusers.OpenWeights("vae")) WeightLoader.Load(vae, weights, context, DType.F32, sourceName: "VAE checkpoint");
-            var scheduler = Track(DpmSolverMultistepScheduler.FromConfig(diffusers.Config("scheduler").Root), disposables);
+            var textEncoder = loader.Module("text_encoder", new T5EncoderModel(T5Config.FromJson(diffusers.Config("text_encoder").Root)),
+                (m, w) => m.LoadWeights(w, context, textDType));
+            var transformer = loader.Module("transformer", new PixArtTransformer2DModel(PixArtConfig.FromJson(diffusers.Config("transformer").Root)), dtype);
+            var vae = loader.Vae();
+            var scheduler = loader.Track(DpmSolverMultistepScheduler.FromConfig(diffusers.Config("scheduler").Root));
             return new PixArtPipeline(context, dtype, className == "PixArtSigmaPipeline", tokenizer, textEncoder, transformer, vae, scheduler);
         }
         catch
         {
-            foreach (var d in disposables) d.Dispose();
+            loader.Abandon();
             throw;
         }
-    }
-
-    static T Track<T>(T item, List<IDisposable> list) where T : IDisposable
-    {
-        list.Add(item);
-        return item;
     }
 
     public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null,

@@ -3,7 +3,6 @@ using XDit.Models.Clip;
 using XDit.Models.SD3;
 using XDit.Models.T5;
 using XDit.Models.Vae;
-using XDit.Nn;
 using XDit.Ops;
 using XDit.Rng;
 using XDit.Schedulers;
@@ -52,40 +51,28 @@ public sealed class SD3Pipeline : IPipeline
         if (diffusers.Index.ClassName != "StableDiffusion3Pipeline")
             throw new XDitException(Native.XditStatus.Unsupported, $"{folder}: model_index.json names {diffusers.Index.ClassName}, not StableDiffusion3Pipeline");
         var textDType = dtype == DType.F16 ? DType.BF16 : dtype;
-        var owned = new List<IDisposable>();
+        var loader = new ComponentLoader(diffusers, context);
         try
         {
-            ClipTextModel Clip(string component)
-            {
-                var model = Own(new ClipTextModel(ClipTextConfig.FromJson(diffusers.Config(component).Root), withProjection: true), owned);
-                using var weights = diffusers.OpenWeights(component);
-                model.LoadWeights(weights, context, dtype);
-                return model;
-            }
+            ClipTextModel Clip(string component) =>
+                loader.Module(component, new ClipTextModel(ClipTextConfig.FromJson(diffusers.Config(component).Root), withProjection: true),
+                    (m, w) => m.LoadWeights(w, context, dtype));
             var clipL = Clip("text_encoder");
             var clipG = Clip("text_encoder_2");
-            var t5 = Own(new T5EncoderModel(T5Config.FromJson(diffusers.Config("text_encoder_3").Root)), owned);
-            using (var weights = diffusers.OpenWeights("text_encoder_3")) t5.LoadWeights(weights, context, textDType);
-            var transformer = Own(new SD3Transformer2DModel(SD3Config.FromJson(diffusers.Config("transformer").Root)), owned);
-            using (var weights = diffusers.OpenWeights("transformer")) WeightLoader.Load(transformer, weights, context, dtype, sourceName: "transformer checkpoint");
-            var vae = Own(new AutoencoderKL(AutoencoderKLConfig.FromJson(diffusers.Config("vae").Root)), owned);
-            using (var weights = diffusers.OpenWeights("vae")) WeightLoader.Load(vae, weights, context, DType.F32, sourceName: "VAE checkpoint");
-            var scheduler = Own(FlowMatchEulerScheduler.FromConfig(diffusers.Config("scheduler").Root), owned);
+            var t5 = loader.Module("text_encoder_3", new T5EncoderModel(T5Config.FromJson(diffusers.Config("text_encoder_3").Root)),
+                (m, w) => m.LoadWeights(w, context, textDType));
+            var transformer = loader.Module("transformer", new SD3Transformer2DModel(SD3Config.FromJson(diffusers.Config("transformer").Root)), dtype);
+            var vae = loader.Vae();
+            var scheduler = loader.Track(FlowMatchEulerScheduler.FromConfig(diffusers.Config("scheduler").Root));
             return new SD3Pipeline(context, dtype, ClipTokenizer.FromFolder(diffusers.Component("tokenizer")),
                 ClipTokenizer.FromFolder(diffusers.Component("tokenizer_2")), T5Tokenizer.FromFolder(diffusers.Component("tokenizer_3")),
                 clipL, clipG, t5, transformer, vae, scheduler);
         }
         catch
         {
-            foreach (var d in owned) d.Dispose();
+            loader.Abandon();
             throw;
         }
-    }
-
-    static T Own<T>(T item, List<IDisposable> owned) where T : IDisposable
-    {
-        owned.Add(item);
-        return item;
     }
 
     public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null,
