@@ -1,11 +1,8 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using XDit.Models.PixArt;
 using XDit.Models.T5;
 using XDit.Models.Vae;
 using XDit.Nn;
-using XDit.Text;
-using XDit.Weights;
 
 namespace XDit.Pipelines;
 
@@ -62,87 +59,29 @@ public sealed record PixArtArchitecture(string Name, bool IsSigma, JsonObject Tr
     {
         Directory.CreateDirectory(folder);
         using var context = DeviceContext.Create(Device.Cpu);
-        WriteJson(Path.Combine(folder, "model_index.json"), new JsonObject
-        {
-            ["_class_name"] = IsSigma ? "PixArtSigmaPipeline" : "PixArtAlphaPipeline",
-            ["_diffusers_version"] = "0.32.2",
-            ["scheduler"] = new JsonArray("diffusers", "DPMSolverMultistepScheduler"),
-            ["text_encoder"] = new JsonArray("transformers", "T5EncoderModel"),
-            ["tokenizer"] = new JsonArray("transformers", "T5Tokenizer"),
-            ["transformer"] = new JsonArray("diffusers", "PixArtTransformer2DModel"),
-            ["vae"] = new JsonArray("diffusers", "AutoencoderKL"),
-        });
+        RandomFolderWriter.WriteModelIndex(folder, IsSigma ? "PixArtSigmaPipeline" : "PixArtAlphaPipeline",
+            ("scheduler", "diffusers", "DPMSolverMultistepScheduler"), ("text_encoder", "transformers", "T5EncoderModel"),
+            ("tokenizer", "transformers", "T5Tokenizer"), ("transformer", "diffusers", "PixArtTransformer2DModel"),
+            ("vae", "diffusers", "AutoencoderKL"));
 
-        var transformerConfig = PixArtConfig.FromJson(ToElement(Transformer));
-        using (var transformer = new PixArtTransformer2DModel(transformerConfig))
-            WriteComponent(folder, "transformer", "config.json", Transformer, transformer, "diffusion_pytorch_model", context, dtype, seed, maxShardBytes);
+        using (var transformer = new PixArtTransformer2DModel(PixArtConfig.FromJson(RandomFolderWriter.ToElement(Transformer))))
+            RandomFolderWriter.WriteModel(folder, "transformer", Transformer, transformer, "diffusion_pytorch_model", context, dtype, seed, maxShardBytes);
         // T5 never runs in f16: its weights are written in bf16 or f32.
         var textDType = dtype == DType.F16 ? DType.BF16 : dtype;
-        using (var textEncoder = new T5EncoderModel(T5Config.FromJson(ToElement(TextEncoder))))
-            WriteComponent(folder, "text_encoder", "config.json", TextEncoder, textEncoder, "model", context, textDType, seed + 1, maxShardBytes);
-        using (var vae = new AutoencoderKL(AutoencoderKLConfig.FromJson(ToElement(Vae))))
-            WriteComponent(folder, "vae", "config.json", Vae, vae, "diffusion_pytorch_model", context, DType.F32, seed + 2, long.MaxValue);
+        using (var textEncoder = new T5EncoderModel(T5Config.FromJson(RandomFolderWriter.ToElement(TextEncoder))))
+            RandomFolderWriter.WriteModel(folder, "text_encoder", TextEncoder, textEncoder, "model", context, textDType, seed + 1, maxShardBytes);
+        using (var vae = new AutoencoderKL(AutoencoderKLConfig.FromJson(RandomFolderWriter.ToElement(Vae))))
+            RandomFolderWriter.WriteModel(folder, "vae", Vae, vae, "diffusion_pytorch_model", context, DType.F32, seed + 2, long.MaxValue);
 
-        var tokenizer = Directory.CreateDirectory(Path.Combine(folder, "tokenizer")).FullName;
-        File.WriteAllBytes(Path.Combine(tokenizer, "spiece.model"), SentencePieceModelWriter.Unigram(VocabularyFor(TextEncoder)));
-        WriteJson(Path.Combine(tokenizer, "tokenizer_config.json"), new JsonObject
+        RandomFolderWriter.WriteT5Tokenizer(folder, "tokenizer", TextEncoder, MaxSequenceLength);
+        RandomFolderWriter.WriteScheduler(folder, new JsonObject
         {
-            ["tokenizer_class"] = "T5Tokenizer", ["legacy"] = true, ["extra_ids"] = ExtraIds, ["model_max_length"] = MaxSequenceLength,
-            ["eos_token"] = "</s>", ["pad_token"] = "<pad>", ["unk_token"] = "<unk>",
-        });
-        WriteJson(Path.Combine(tokenizer, "special_tokens_map.json"), new JsonObject
-        {
-            ["eos_token"] = "</s>", ["pad_token"] = "<pad>", ["unk_token"] = "<unk>",
-        });
-        var scheduler = Directory.CreateDirectory(Path.Combine(folder, "scheduler")).FullName;
-        WriteJson(Path.Combine(scheduler, "scheduler_config.json"), new JsonObject
-        {
-            ["_class_name"] = "DPMSolverMultistepScheduler", ["_diffusers_version"] = "0.32.2",
+            ["_class_name"] = "DPMSolverMultistepScheduler", ["_diffusers_version"] = RandomFolderWriter.DiffusersVersion,
             ["algorithm_type"] = "dpmsolver++", ["beta_end"] = 0.02, ["beta_schedule"] = "linear", ["beta_start"] = 0.0001,
             ["lower_order_final"] = true, ["num_train_timesteps"] = 1000, ["prediction_type"] = "epsilon",
             ["solver_order"] = 2, ["solver_type"] = "midpoint", ["timestep_spacing"] = "linspace", ["final_sigmas_type"] = "zero",
         });
     }
-
-    /// <summary>The tokenizer's pieces: the tiny English vocabulary, padded with unused pieces up to the
-    /// text encoder's vocabulary (minus the extra ids and the three specials).</summary>
-    static IReadOnlyList<(string, float)> VocabularyFor(JsonObject textEncoder)
-    {
-        var pieces = SentencePieceModelWriter.TinyEnglishVocabulary().ToList();
-        var vocab = textEncoder["vocab_size"]!.GetValue<int>();
-        var extra = textEncoder["_xdit_extra_ids"]?.GetValue<int>() ?? 0;
-        for (int i = pieces.Count; i < vocab - extra - 3; i++) pieces.Add(($"▁w{i}", -20f));
-        return pieces;
-    }
-
-    static void WriteComponent(string folder, string component, string configName, JsonObject config, Module module,
-        string weightsBaseName, DeviceContext context, DType dtype, ulong seed, long maxShardBytes)
-    {
-        var directory = Directory.CreateDirectory(Path.Combine(folder, component)).FullName;
-        var written = (JsonObject)config.DeepClone();
-        written.Remove("_xdit_extra_ids");
-        WriteJson(Path.Combine(directory, configName), written);
-        RandomWeights.Initialize(module, context, dtype, seed);
-        var parameters = module.NamedParameters().ToList();
-        var totalBytes = parameters.Sum(p => p.Parameter.Value.NumElements * p.Parameter.Value.DType.ElementSize());
-        if (totalBytes > maxShardBytes)
-        {
-            var writer = new ShardedSafetensorsWriter(weightsBaseName, maxShardBytes);
-            foreach (var (path, parameter) in parameters) writer.Add(path, parameter.Value);
-            writer.Save(directory);
-        }
-        else
-        {
-            var writer = new SafetensorsWriter();
-            foreach (var (path, parameter) in parameters) writer.Add(path, parameter.Value);
-            writer.Save(Path.Combine(directory, weightsBaseName + ".safetensors"));
-        }
-    }
-
-    static JsonElement ToElement(JsonObject json) => JsonDocument.Parse(json.ToJsonString()).RootElement;
-
-    static void WriteJson(string path, JsonObject json) =>
-        File.WriteAllText(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
 
     static JsonObject T5(int dModel, int dKv, int dFf, int layers, int heads, int vocab, int extraIds) => new()
     {

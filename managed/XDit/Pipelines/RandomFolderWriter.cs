@@ -70,9 +70,10 @@ internal static class RandomFolderWriter
     /// A T5 tokenizer for <paramref name="textEncoder"/>: a SentencePiece unigram model with the tiny English
     /// vocabulary, padded with unused pieces up to the encoder's vocabulary less its extra ids and the
     /// three specials (as T5 v1.1's 32000 pieces + 100 extra ids + 28 unused rows make 32128), and the
-    /// config of the released T5 tokenizers (<c>legacy</c>, <c>model_max_length</c> 512).
+    /// config of the released T5 tokenizers (<c>legacy</c>, <c>model_max_length</c> 512 unless the
+    /// pipeline's checkpoints name another).
     /// </summary>
-    public static void WriteT5Tokenizer(string folder, string component, JsonObject textEncoder)
+    public static void WriteT5Tokenizer(string folder, string component, JsonObject textEncoder, int modelMaxLength = 512)
     {
         var directory = Directory.CreateDirectory(Path.Combine(folder, component)).FullName;
         var extraIds = textEncoder["_xdit_extra_ids"]?.GetValue<int>() ?? 0;
@@ -81,7 +82,7 @@ internal static class RandomFolderWriter
         File.WriteAllBytes(Path.Combine(directory, "spiece.model"), SentencePieceModelWriter.Unigram(pieces));
         WriteJson(Path.Combine(directory, "tokenizer_config.json"), new JsonObject
         {
-            ["tokenizer_class"] = "T5Tokenizer", ["legacy"] = true, ["extra_ids"] = extraIds, ["model_max_length"] = 512,
+            ["tokenizer_class"] = "T5Tokenizer", ["legacy"] = true, ["extra_ids"] = extraIds, ["model_max_length"] = modelMaxLength,
             ["eos_token"] = "</s>", ["pad_token"] = "<pad>", ["unk_token"] = "<unk>",
         });
         WriteJson(Path.Combine(directory, "special_tokens_map.json"), new JsonObject
