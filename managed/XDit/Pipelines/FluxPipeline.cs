@@ -85,8 +85,8 @@ public sealed class FluxPipeline : IPipeline
                 "FLUX.1 is guidance-distilled: it takes no negative prompt (classifier-free guidance does not apply); use the guidance scale");
         var clock = new StageClock(progress, request.Steps);
         using var scope = new TensorScope();
-        var batch = request.Prompts.Count * request.ImagesPerPrompt;
-        var prompts = request.Prompts.SelectMany(p => Enumerable.Repeat(p, request.ImagesPerPrompt)).ToList();
+        var batch = request.BatchSize;
+        var prompts = request.PromptPerImage();
 
         clock.Report("text encoders");
         Tensor pooled, context;

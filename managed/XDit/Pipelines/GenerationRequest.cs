@@ -31,6 +31,13 @@ public sealed record GenerationRequest
     /// Models whose sample size has no table (the built-in tiny model) generate at the requested size;
     /// pipelines without binning (SD3, Flux) ignore it.</summary>
     public bool UseResolutionBinning { get; init; } = true;
+
+    /// <summary>Images this request makes: every prompt <see cref="ImagesPerPrompt"/> times.</summary>
+    public int BatchSize => Prompts.Count * ImagesPerPrompt;
+
+    /// <summary>The prompt of each image, in batch order: each prompt repeated <see cref="ImagesPerPrompt"/>
+    /// times in a row, as diffusers repeats its embeddings.</summary>
+    public List<string> PromptPerImage() => Prompts.SelectMany(p => Enumerable.Repeat(p, ImagesPerPrompt)).ToList();
 }
 
 /// <summary>What a generation reports while it runs.</summary>

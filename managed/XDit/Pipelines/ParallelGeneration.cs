@@ -25,14 +25,14 @@ public static class ParallelGeneration
     public static GenerationResult Run(string folder, GenerationRequest request, ParallelConfig config, DType dtype = DType.F32,
         TimeSpan? timeout = null)
     {
-        var images = request.Prompts.Count * request.ImagesPerPrompt;
+        var images = request.BatchSize;
         if (config.DataParallelDegree < 1 || images % config.DataParallelDegree != 0)
             throw new XDitException(Native.XditStatus.InvalidArgument,
                 $"data parallel degree {config.DataParallelDegree} must divide the {images} images of the request (prompts × images per prompt)");
         if (config.UseCfgParallel && request.GuidanceScale <= 1)
             throw new XDitException(Native.XditStatus.InvalidArgument, "CFG parallelism needs classifier-free guidance (a guidance scale > 1)");
         var perReplica = images / config.DataParallelDegree;
-        var expanded = request.Prompts.SelectMany(p => Enumerable.Repeat(p, request.ImagesPerPrompt)).ToList();
+        var expanded = request.PromptPerImage();
         var threads = Math.Max(1, Environment.ProcessorCount / config.WorldSize);
 
         var results = InProcessWorld.Run(config.WorldSize, world =>

@@ -108,7 +108,7 @@ public sealed class PixArtPipeline : IPipeline
         var clock = new StageClock(progress, request.Steps);
         using var scope = new TensorScope();
         var guidance = request.GuidanceScale > 1;
-        var batch = request.Prompts.Count * request.ImagesPerPrompt;
+        var batch = request.BatchSize;
         if (cfgGroup is not null && (cfgGroup.Size != 2 || !guidance))
             throw new XDitException(Native.XditStatus.InvalidArgument,
                 $"CFG parallelism needs a group of 2 ranks and a guidance scale > 1 (got {cfgGroup.Size} ranks, scale {request.GuidanceScale})");
@@ -118,7 +118,7 @@ public sealed class PixArtPipeline : IPipeline
 
         // Text: [negative × batch, prompt × batch] when guiding, as diffusers concatenates them.
         clock.Report("text encoder");
-        var prompts = request.Prompts.SelectMany(p => Enumerable.Repeat(p, request.ImagesPerPrompt)).ToList();
+        var prompts = request.PromptPerImage();
         var negatives = Enumerable.Repeat(request.NegativePrompt, batch).ToList();
         var texts = cfgParallel ? (cfgGroup!.Rank == 0 ? negatives : prompts) : guidance ? negatives.Concat(prompts).ToList() : prompts;
         var (caption, captionMask) = EncodeText(texts, request.MaxSequenceLength > 0 ? request.MaxSequenceLength : IsSigma ? 300 : 120);
@@ -171,7 +171,7 @@ public sealed class PixArtPipeline : IPipeline
     public Tensor InitialLatents(GenerationRequest request)
     {
         var factor = VaeScaleFactor;
-        var batch = request.Prompts.Count * request.ImagesPerPrompt;
+        var batch = request.BatchSize;
         var (height, width) = GenerationSize(request);
         var drawn = Noise.Randn(Context, new TorchGenerator(request.Seed), _dtype,
             Math.Max(request.NoiseBatch, batch), _transformer.Config.InChannels, height / factor, width / factor);

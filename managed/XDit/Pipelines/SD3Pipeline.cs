@@ -82,8 +82,8 @@ public sealed class SD3Pipeline : IPipeline
         var clock = new StageClock(progress, request.Steps);
         using var scope = new TensorScope();
         var guidance = request.GuidanceScale > 1;
-        var batch = request.Prompts.Count * request.ImagesPerPrompt;
-        var prompts = request.Prompts.SelectMany(p => Enumerable.Repeat(p, request.ImagesPerPrompt)).ToList();
+        var batch = request.BatchSize;
+        var prompts = request.PromptPerImage();
         var texts = guidance ? Enumerable.Repeat(request.NegativePrompt, batch).Concat(prompts).ToList() : prompts;
 
         clock.Report("text encoders");
