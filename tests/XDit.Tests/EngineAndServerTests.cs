@@ -56,10 +56,13 @@ public class EngineAndServerTests
         var running = engine.GenerateAsync(Request(1) with { Steps = 50 }, new SynchronousProgress(p => { if (p.Stage == "denoising") cancel.Cancel(); }), cancel.Token);
         Assert.That(async () => await running, Throws.InstanceOf<OperationCanceledException>());
 
-        // One running + one waiting fill a queue of capacity 1: the third is refused.
-        var first = engine.GenerateAsync(Request(2) with { Steps = 8 });
+        // One running + one waiting fill a queue of capacity 1: the third is refused. The running one
+        // is held at its first step until the refusal has been seen, so the outcome does not depend on timing.
+        using var gate = new ManualResetEventSlim();
+        var first = engine.GenerateAsync(Request(2), new SynchronousProgress(_ => gate.Wait(TimeSpan.FromMinutes(1))));
         var second = engine.GenerateAsync(Request(3));
         Assert.Throws<EngineBusyException>(() => engine.GenerateAsync(Request(4)));
+        gate.Set();
         await Task.WhenAll(first, second);
         Assert.That((await engine.GenerateAsync(Request(5))).Latents.All(float.IsFinite), "usable after a cancellation");
 

@@ -75,25 +75,33 @@ public sealed class XDitEngine : IDisposable
         {
             while (reader.TryRead(out var job))
             {
-                try
-                {
-                    if (Volatile.Read(ref _disposed) != 0) job.Completion.TrySetException(new ObjectDisposedException(nameof(XDitEngine)));
-                    else if (job.Cancellation.IsCancellationRequested) job.Completion.TrySetCanceled(job.Cancellation);
-                    else job.Completion.TrySetResult(_pipeline.Generate(job.Request, job.Progress, job.Cancellation));
-                }
-                catch (OperationCanceledException) when (job.Cancellation.IsCancellationRequested)
-                {
-                    job.Completion.TrySetCanceled(job.Cancellation);
-                }
-                catch (Exception e)
-                {
-                    job.Completion.TrySetException(e);
-                }
-                finally
-                {
-                    Interlocked.Decrement(ref _queued);
-                }
+                var outcome = Run(job);
+                // The slot is released before the caller can observe the outcome, so a caller that awaits
+                // one request and immediately queues the next never sees its own finished request as queued.
+                Interlocked.Decrement(ref _queued);
+                outcome();
             }
+        }
+    }
+
+    /// <summary>Runs one job and returns how to complete its task (not yet applied).</summary>
+    Action Run(Job job)
+    {
+        var completion = job.Completion;
+        try
+        {
+            if (Volatile.Read(ref _disposed) != 0) return () => completion.TrySetException(new ObjectDisposedException(nameof(XDitEngine)));
+            if (job.Cancellation.IsCancellationRequested) return () => completion.TrySetCanceled(job.Cancellation);
+            var result = _pipeline.Generate(job.Request, job.Progress, job.Cancellation);
+            return () => completion.TrySetResult(result);
+        }
+        catch (OperationCanceledException) when (job.Cancellation.IsCancellationRequested)
+        {
+            return () => completion.TrySetCanceled(job.Cancellation);
+        }
+        catch (Exception e)
+        {
+            return () => completion.TrySetException(e);
         }
     }
 
