@@ -1,3 +1,4 @@
+using XDit.Parallel;
 using System.Diagnostics;
 using XDit.Imaging;
 using XDit.Pipelines;

@@ -9,43 +9,6 @@ namespace XDit.Tests;
 [TestFixture]
 public class AttentionTests
 {
-    /// <summary>out [B, Sq, H, Dv] and lse [B, H, Sq] in fp64.</summary>
-    static (double[] Out, double[] Lse) Reference(float[] q, float[] k, float[] v, bool[]? mask, float[]? bias,
-        int b, int sq, int sk, int h, int d, int dv, double scale)
-    {
-        var output = new double[b * sq * h * dv];
-        var lse = new double[b * h * sq];
-        var scores = new double[sk];
-        for (int bi = 0; bi < b; bi++)
-        for (int hi = 0; hi < h; hi++)
-        for (int i = 0; i < sq; i++)
-        {
-            double max = double.NegativeInfinity;
-            for (int j = 0; j < sk; j++)
-            {
-                if (mask is not null && !mask[bi * sk + j]) { scores[j] = double.NegativeInfinity; continue; }
-                double s = 0;
-                for (int c = 0; c < d; c++) s += (double)q[((bi * sq + i) * h + hi) * d + c] * k[((bi * sk + j) * h + hi) * d + c];
-                s *= scale;
-                if (bias is not null) s += bias[((bi * h + hi) * sq + i) * sk + j];
-                scores[j] = s;
-                max = Math.Max(max, s);
-            }
-            double sum = 0;
-            for (int j = 0; j < sk; j++) sum += double.IsNegativeInfinity(scores[j]) ? 0 : Math.Exp(scores[j] - max);
-            lse[(bi * h + hi) * sq + i] = sum > 0 ? max + Math.Log(sum) : double.NegativeInfinity;
-            for (int c = 0; c < dv; c++)
-            {
-                double acc = 0;
-                for (int j = 0; j < sk; j++)
-                    if (!double.IsNegativeInfinity(scores[j]))
-                        acc += Math.Exp(scores[j] - max) / sum * v[((bi * sk + j) * h + hi) * dv + c];
-                output[((bi * sq + i) * h + hi) * dv + c] = sum > 0 ? acc : 0;
-            }
-        }
-        return (output, lse);
-    }
-
     [TestCase(1, 37, 53, 2, 8, 8)]
     [TestCase(2, 70, 300, 3, 64, 64)]     // Sk across the 256-key block edge, Sq across the 64-query one
     [TestCase(1, 129, 65, 1, 72, 72)]
@@ -66,9 +29,9 @@ public class AttentionTests
             var lse = Tensor.Full(context, DType.F32, double.NaN, b, h, sq);
             var scale = 1 / Math.Sqrt(d);
             Attention.ScaledDotProduct(q, k, v, null, null, null, output, lse);
-            var (expected, expectedLse) = Reference(qv, kv, vv, null, null, b, sq, sk, h, d, dv, scale);
-            Assert.That(XDit.Tests.Reference.RelativeL2(output.ToArray<float>(), expected), Is.LessThan(2e-6), $"{gemm} out");
-            Assert.That(XDit.Tests.Reference.RelativeL2(lse.ToArray<float>(), expectedLse), Is.LessThan(1e-6), $"{gemm} lse");
+            var (expected, expectedLse) = Reference.Attention(qv, kv, vv, null, null, b, sq, sk, h, d, dv, scale);
+            Assert.That(Reference.RelativeL2(output.ToArray<float>(), expected), Is.LessThan(2e-6), $"{gemm} out");
+            Assert.That(Reference.RelativeL2(lse.ToArray<float>(), expectedLse), Is.LessThan(1e-6), $"{gemm} lse");
         }
     }
 
@@ -87,8 +50,8 @@ public class AttentionTests
         for (int i = 0; i < mask.Length; i++) mask[i] = random.NextDouble() < 0.7;
         var tmask = Tensor.FromArray(context, mask, b, sk);
         var output = Attention.ScaledDotProduct(q, k, v, tmask, bias, scale: 0.3);
-        var (expected, _) = Reference(qv, kv, vv, mask, biasValues, b, sq, sk, h, d, d, 0.3);
-        Assert.That(XDit.Tests.Reference.RelativeL2(output.ToArray<float>(), expected), Is.LessThan(2e-6));
+        var (expected, _) = Reference.Attention(qv, kv, vv, mask, biasValues, b, sq, sk, h, d, d, 0.3);
+        Assert.That(Reference.RelativeL2(output.ToArray<float>(), expected), Is.LessThan(2e-6));
 
         // A bias broadcast over batch and queries ([1, H, 1, Sk]) is the same as its expanded copy.
         var (small, smallValues) = Data.Random(context, 9, 2, 1, h, 1, sk);
@@ -96,8 +59,8 @@ public class AttentionTests
         for (int bi = 0; bi < b; bi++) for (int hi = 0; hi < h; hi++) for (int i = 0; i < sq; i++) for (int j = 0; j < sk; j++)
             full[((bi * h + hi) * sq + i) * sk + j] = smallValues[hi * sk + j];
         var broadcast = Attention.ScaledDotProduct(q, k, v, null, small, scale: 0.3);
-        var (expected2, _) = Reference(qv, kv, vv, null, full, b, sq, sk, h, d, d, 0.3);
-        Assert.That(XDit.Tests.Reference.RelativeL2(broadcast.ToArray<float>(), expected2), Is.LessThan(2e-6));
+        var (expected2, _) = Reference.Attention(qv, kv, vv, null, full, b, sq, sk, h, d, d, 0.3);
+        Assert.That(Reference.RelativeL2(broadcast.ToArray<float>(), expected2), Is.LessThan(2e-6));
     }
 
     [Test]
@@ -134,8 +97,8 @@ public class AttentionTests
                 r[((bi * s + si) * h + hi) * d + c] = values[(((bi * s + si) * 3 + part) * h + hi) * d + c];
             return r;
         }
-        var (expected, _) = Reference(Extract(0), Extract(1), Extract(2), null, null, b, s, s, h, d, d, 1 / Math.Sqrt(d));
-        Assert.That(XDit.Tests.Reference.RelativeL2(output.ToArray<float>(), expected), Is.LessThan(2e-6));
+        var (expected, _) = Reference.Attention(Extract(0), Extract(1), Extract(2), null, null, b, s, s, h, d, d, 1 / Math.Sqrt(d));
+        Assert.That(Reference.RelativeL2(output.ToArray<float>(), expected), Is.LessThan(2e-6));
         Assert.That(wide.Narrow(3, 0, 4).ToArray<float>(), Is.All.NaN);
     }
 
@@ -150,8 +113,8 @@ public class AttentionTests
         var (k, kv) = Data.Random(context, dtype, 2, 1, b, sk, h, d);
         var (v, vv) = Data.Random(context, dtype, 3, 1, b, sk, h, d);
         var output = Data.Floats(Attention.ScaledDotProduct(q, k, v));
-        var (expected, _) = Reference(qv, kv, vv, null, null, b, sq, sk, h, d, d, 1 / Math.Sqrt(d));
-        Assert.That(XDit.Tests.Reference.RelativeL2(output, expected), Is.LessThan(dtype == DType.F16 ? 1e-3 : 8e-3));
+        var (expected, _) = Reference.Attention(qv, kv, vv, null, null, b, sq, sk, h, d, d, 1 / Math.Sqrt(d));
+        Assert.That(Reference.RelativeL2(output, expected), Is.LessThan(dtype == DType.F16 ? 1e-3 : 8e-3));
     }
 
     [Test]
@@ -177,8 +140,8 @@ public class AttentionTests
             var partOut = Attention.ScaledDotProduct(q, k.Narrow(1, bounds[part], length), v.Narrow(1, bounds[part], length), lse: partLse);
             Attention.Merge(acc, accLse, partOut, partLse, acc, accLse);
         }
-        Assert.That(XDit.Tests.Reference.RelativeL2(acc.ToArray<float>(), full.ToArray<float>()), Is.LessThan(1e-6));
-        Assert.That(XDit.Tests.Reference.RelativeL2(accLse.ToArray<float>(), fullLse.ToArray<float>()), Is.LessThan(1e-6));
+        Assert.That(Reference.RelativeL2(acc.ToArray<float>(), full.ToArray<float>()), Is.LessThan(1e-6));
+        Assert.That(Reference.RelativeL2(accLse.ToArray<float>(), fullLse.ToArray<float>()), Is.LessThan(1e-6));
     }
 
     [Test]
@@ -219,8 +182,8 @@ public class AttentionTests
         var values = output.ToArray<float>();
         foreach (var row in new[] { 0, 8191, 16383 })
         {
-            var (expected, _) = Reference(qv.AsSpan(row * d, d).ToArray(), kv, vv, null, null, 1, 1, s, 1, d, d, 1 / Math.Sqrt(d));
-            Assert.That(XDit.Tests.Reference.RelativeL2(values.AsSpan(row * d, d), expected), Is.LessThan(2e-6), $"row {row}");
+            var (expected, _) = Reference.Attention(qv.AsSpan(row * d, d).ToArray(), kv, vv, null, null, 1, 1, s, 1, d, d, 1 / Math.Sqrt(d));
+            Assert.That(Reference.RelativeL2(values.AsSpan(row * d, d), expected), Is.LessThan(2e-6), $"row {row}");
         }
     }
 

@@ -30,6 +30,9 @@ public class CommunicatorTests
             var received = Tensor.Empty(context, DType.F32, comm.Size, 2);
             comm.AllToAll(send, received);
 
+            var shifted = Tensor.Empty(context, DType.F32, 2, 3);
+            comm.Shift(mine, shifted);
+
             var sum = mine.Clone();
             comm.AllReduce(sum);
             var max = Tensor.FromArray(context, Values((comm.Rank * 7) % comm.Size, 6), 2, 3);
@@ -39,7 +42,7 @@ public class CommunicatorTests
             comm.Broadcast(broadcast, comm.Size - 1);
             comm.Barrier();
             return (Gathered: gathered.ToArray<float>(), Received: received.ToArray<float>(), Sum: sum.ToArray<float>(),
-                Max: max.ToArray<float>(), Broadcast: broadcast.ToArray<float>());
+                Max: max.ToArray<float>(), Broadcast: broadcast.ToArray<float>(), Shifted: shifted.ToArray<float>());
         }, TimeSpan.FromSeconds(20));
 
         var expectedGather = Enumerable.Range(0, size).SelectMany(r => Values(r, 6)).ToArray();
@@ -53,6 +56,7 @@ public class CommunicatorTests
             Assert.That(results[rank].Sum, Is.EqualTo(expectedSum), $"all_reduce sum on rank {rank}");
             Assert.That(results[rank].Max, Is.EqualTo(expectedMax), $"all_reduce max on rank {rank}");
             Assert.That(results[rank].Broadcast, Is.EqualTo(Values(size - 1, 6)), $"broadcast on rank {rank}");
+            Assert.That(results[rank].Shifted, Is.EqualTo(Values((rank + size - 1) % size, 6)), $"shift on rank {rank}");
         }
     }
 

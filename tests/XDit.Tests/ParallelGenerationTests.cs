@@ -1,3 +1,4 @@
+using XDit.Parallel;
 using XDit.Pipelines;
 
 namespace XDit.Tests;

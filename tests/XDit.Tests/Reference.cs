@@ -26,6 +26,44 @@ internal static class Reference
         return RelativeL2(actual, e);
     }
 
+    /// <summary>softmax(q·kᵀ·scale + bias, masked)·v in fp64: out [B, Sq, H, Dv] and lse [B, H, Sq], for
+    /// row-major q [B, Sq, H, D], k [B, Sk, H, D], v [B, Sk, H, Dv], mask [B, Sk], bias [B, H, Sq, Sk].</summary>
+    public static (double[] Out, double[] Lse) Attention(float[] q, float[] k, float[] v, bool[]? mask, float[]? bias,
+        int b, int sq, int sk, int h, int d, int dv, double scale)
+    {
+        var output = new double[b * sq * h * dv];
+        var lse = new double[b * h * sq];
+        var scores = new double[sk];
+        for (int bi = 0; bi < b; bi++)
+        for (int hi = 0; hi < h; hi++)
+        for (int i = 0; i < sq; i++)
+        {
+            double max = double.NegativeInfinity;
+            for (int j = 0; j < sk; j++)
+            {
+                if (mask is not null && !mask[bi * sk + j]) { scores[j] = double.NegativeInfinity; continue; }
+                double s = 0;
+                for (int c = 0; c < d; c++) s += (double)q[((bi * sq + i) * h + hi) * d + c] * k[((bi * sk + j) * h + hi) * d + c];
+                s *= scale;
+                if (bias is not null) s += bias[((bi * h + hi) * sq + i) * sk + j];
+                scores[j] = s;
+                max = Math.Max(max, s);
+            }
+            double sum = 0;
+            for (int j = 0; j < sk; j++) sum += double.IsNegativeInfinity(scores[j]) ? 0 : Math.Exp(scores[j] - max);
+            lse[(bi * h + hi) * sq + i] = sum > 0 ? max + Math.Log(sum) : double.NegativeInfinity;
+            for (int c = 0; c < dv; c++)
+            {
+                double acc = 0;
+                for (int j = 0; j < sk; j++)
+                    if (!double.IsNegativeInfinity(scores[j]))
+                        acc += Math.Exp(scores[j] - max) / sum * v[((bi * sk + j) * h + hi) * dv + c];
+                output[((bi * sq + i) * h + hi) * dv + c] = sum > 0 ? acc : 0;
+            }
+        }
+        return (output, lse);
+    }
+
     public static float[] RandomFloats(Random random, int count, double scale = 1.0)
     {
         var values = new float[count];

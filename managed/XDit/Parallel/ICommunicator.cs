@@ -34,6 +34,11 @@ public interface ICommunicator
     /// <summary>Every rank gets <paramref name="root"/>'s <paramref name="data"/>.</summary>
     void Broadcast(Tensor data, int root);
 
+    /// <summary>The ring step: <paramref name="received"/> = the <paramref name="send"/> of rank
+    /// (Rank − 1) mod Size, so every rank passes its block to the next at once (MPI_Sendrecv around the
+    /// ring; what ring attention moves its keys and values with).</summary>
+    void Shift(Tensor send, Tensor received);
+
     /// <summary>Hands <paramref name="data"/> to rank <paramref name="peer"/>, which must call
     /// <see cref="Receive"/>; returns when the peer has its copy.</summary>
     void Send(Tensor data, int peer);

@@ -47,6 +47,14 @@ internal sealed class InProcessCommunicator(Rendezvous group, int rank, TimeSpan
         Exchange(null, "all_to_all done");
     }
 
+    public void Shift(Tensor send, Tensor received)
+    {
+        RequireShape(received, send.Shape.ToArray(), "shift received");
+        var sends = Exchange(send, Describe("shift", send));
+        Elementwise.Copy((Tensor)sends[(rank + Size - 1) % Size]!, received);
+        Exchange(null, "shift done");
+    }
+
     public void AllReduce(Tensor data, ReduceOp op = ReduceOp.Sum)
     {
         var inputs = Exchange(data, Describe($"all_reduce_{op.ToString().ToLowerInvariant()}", data));

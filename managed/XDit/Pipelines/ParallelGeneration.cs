@@ -2,18 +2,6 @@ using XDit.Parallel;
 
 namespace XDit.Pipelines;
 
-/// <summary>The parallel methods a generation runs with, and the world size they imply.</summary>
-public sealed record ParallelConfig
-{
-    public int DataParallelDegree { get; init; } = 1;
-    public bool UseCfgParallel { get; init; }
-
-    public int CfgDegree => UseCfgParallel ? 2 : 1;
-
-    /// <summary>Ranks in xDiT's order: CFG inside, data parallel outside.</summary>
-    public int WorldSize => DataParallelDegree * CfgDegree;
-}
-
 /// <summary>
 /// Runs a PixArt generation on several in-process ranks (threads, each with its own CPU context and its
 /// share of the cores): CFG parallelism (the two guidance branches on two ranks) and data parallelism

@@ -1,0 +1,71 @@
+namespace XDit.Parallel;
+
+/// <summary>
+/// One rank's place in the mesh of a <see cref="ParallelConfig"/> and the groups it computes with, made
+/// once per run. World ranks are numbered as xDiT numbers them, innermost first:
+/// <c>rank = ((dp · cfg_degree + cfg) · ring_degree + ring) · ulysses_degree + ulysses</c>, so a Ulysses
+/// group is contiguous ranks (the closest ones, which carry the all-to-alls) and a Ring group is strided.
+/// </summary>
+public sealed class ProcessMesh
+{
+    ProcessMesh(ParallelConfig config, ICommunicator world, ICommunicator? cfg, SequenceParallelGroup? sequenceParallel)
+    {
+        Config = config;
+        World = world;
+        Cfg = cfg;
+        SequenceParallel = sequenceParallel;
+        var rank = world.Rank;
+        UlyssesRank = rank % config.UlyssesDegree;
+        rank /= config.UlyssesDegree;
+        RingRank = rank % config.RingDegree;
+        rank /= config.RingDegree;
+        CfgRank = rank % config.CfgDegree;
+        DataParallelRank = rank / config.CfgDegree;
+    }
+
+    public ParallelConfig Config { get; }
+    public ICommunicator World { get; }
+
+    /// <summary>The two ranks of a CFG pair (rank 0 the unconditional branch); null without CFG parallelism.</summary>
+    public ICommunicator? Cfg { get; }
+
+    /// <summary>The ranks that share one sequence; null without Ulysses or Ring.</summary>
+    public SequenceParallelGroup? SequenceParallel { get; }
+
+    public int DataParallelRank { get; }
+    public int CfgRank { get; }
+    public int RingRank { get; }
+    public int UlyssesRank { get; }
+
+    /// <summary>Rank 0 of its replica (CFG pair and sequence group): the rank that decodes and reports.</summary>
+    public bool IsReplicaLeader => CfgRank == 0 && RingRank == 0 && UlyssesRank == 0;
+
+    /// <summary>Collective over <paramref name="world"/>: every rank builds its groups (the same splits in
+    /// the same order on every rank).</summary>
+    public static ProcessMesh Create(ICommunicator world, ParallelConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(world);
+        ArgumentNullException.ThrowIfNull(config);
+        if (world.Size != config.WorldSize)
+            throw new XDitException(Native.XditStatus.InvalidArgument,
+                $"the mesh {config} needs {config.WorldSize} ranks; the world has {world.Size}");
+        int sp = config.SequenceParallelDegree, rank = world.Rank;
+        var spRank = rank % sp;
+        var replica = rank / sp; // (dp, cfg) flattened
+        ICommunicator? cfg = null;
+        if (config.UseCfgParallel)
+        {
+            var dp = replica / config.CfgDegree;
+            cfg = world.Split(color: dp * sp + spRank, key: replica % config.CfgDegree);
+        }
+        SequenceParallelGroup? group = null;
+        if (sp > 1)
+        {
+            var all = world.Split(color: replica, key: spRank);
+            var ulysses = world.Split(color: rank / config.UlyssesDegree, key: rank % config.UlyssesDegree);
+            var ring = world.Split(color: replica * config.UlyssesDegree + rank % config.UlyssesDegree, key: spRank / config.UlyssesDegree);
+            group = new SequenceParallelGroup(all, ulysses, ring);
+        }
+        return new ProcessMesh(config, world, cfg, group);
+    }
+}
