@@ -107,7 +107,13 @@ internal sealed class InProcessCommunicator(Rendezvous group, int rank, TimeSpan
             .OrderBy(m => m.Key).ThenBy(m => m.Rank).Select(m => m.Rank).ToList();
         var newRank = subgroup.IndexOf(rank);
         // The group's first rank makes its rendezvous; the others take it in a second phase.
-        var made = Exchange(newRank == 0 ? new Rendezvous(subgroup.Count) : null, "split publish");
+        Rendezvous? mine = null;
+        if (newRank == 0)
+        {
+            mine = new Rendezvous(subgroup.Count);
+            group.Adopt(mine);
+        }
+        var made = Exchange(mine, "split publish");
         var rendezvous = (Rendezvous)made[subgroup[0]]!;
         return create(rendezvous, newRank);
     }
@@ -130,9 +136,32 @@ internal sealed class PairTable(int size)
 {
     readonly Rendezvous?[,] _pairs = new Rendezvous?[size, size];
 
+    string? _broken;
+
     public Rendezvous PairFor(int a, int b)
     {
         var (low, high) = (Math.Min(a, b), Math.Max(a, b));
-        lock (_pairs) return _pairs[low, high] ??= new Rendezvous(2);
+        Rendezvous pair;
+        string? broken;
+        lock (_pairs)
+        {
+            if (_pairs[low, high] is { } existing) return existing;
+            pair = _pairs[low, high] = new Rendezvous(2);
+            broken = _broken;
+        }
+        if (broken is not null) pair.Break(broken);
+        return pair;
+    }
+
+    /// <summary>Breaks every pair made so far and every pair made later.</summary>
+    public void BreakAll(string reason)
+    {
+        List<Rendezvous> made;
+        lock (_pairs)
+        {
+            _broken ??= reason;
+            made = _pairs.Cast<Rendezvous?>().OfType<Rendezvous>().ToList();
+        }
+        foreach (var pair in made) pair.Break(reason);
     }
 }

@@ -33,6 +33,8 @@ public static class InProcessWorld
         }) { IsBackground = true, Name = $"xdit-rank-{rank}" }).ToList();
         foreach (var t in threads) t.Start();
         foreach (var t in threads) t.Join();
+        // Cancellation agreed at a step boundary stops every rank with the same exception: the run was cancelled.
+        if (errors.All(e => e is OperationCanceledException)) throw (OperationCanceledException)errors[0]!;
         var first = Enumerable.Range(0, size).FirstOrDefault(r => errors[r] is not null and not XDitException { Status: Native.XditStatus.Timeout }, -1);
         if (first < 0) first = Array.FindIndex(errors, e => e is not null);
         if (first >= 0)

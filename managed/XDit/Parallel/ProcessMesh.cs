@@ -40,6 +40,24 @@ public sealed class ProcessMesh
     /// <summary>Rank 0 of its replica (CFG pair and sequence group): the rank that decodes and reports.</summary>
     public bool IsReplicaLeader => CfgRank == 0 && RingRank == 0 && UlyssesRank == 0;
 
+    /// <summary>
+    /// The step boundary: without a mesh, throws when <paramref name="cancellation"/> is cancelled; with
+    /// one, every rank of the world learns (one all-reduce) whether any rank's caller cancelled, so all stop
+    /// before the same step instead of leaving the others waiting in a collective.
+    /// </summary>
+    public static void ThrowIfCancelled(ProcessMesh? mesh, DeviceContext context, CancellationToken cancellation)
+    {
+        if (mesh is null)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            return;
+        }
+        using var flag = Tensors.Tensor.FromArray(context, [cancellation.IsCancellationRequested ? 1f : 0f], 1);
+        mesh.World.AllReduce(flag, ReduceOp.Max);
+        if (flag.ToArray<float>()[0] != 0)
+            throw new OperationCanceledException("the generation was cancelled on one of its ranks", cancellation);
+    }
+
     /// <summary>Collective over <paramref name="world"/>: every rank builds its groups (the same splits in
     /// the same order on every rank).</summary>
     public static ProcessMesh Create(ICommunicator world, ParallelConfig config)

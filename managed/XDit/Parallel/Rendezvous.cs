@@ -15,6 +15,7 @@ internal sealed class Rendezvous(int size)
     long _phase;
     object?[]? _lastValues; // the values of the phase that completed last
     string? _broken;
+    readonly List<Rendezvous> _children = [];
 
     public int Size => size;
 
@@ -60,19 +61,39 @@ internal sealed class Rendezvous(int size)
                 }
                 Monitor.Wait(_gate, remaining);
             }
+            // A phase that completed stays completed: a rank that fails right after it (every rank throwing
+            // the same agreed cancellation, say) must not turn this rank's finished collective into an error.
+            if (_phase != phase) return _lastValues!;
             ThrowIfBroken();
             return _lastValues!;
         }
     }
 
-    /// <summary>Marks the group broken (a rank failed); waiting ranks wake and fail with the reason.</summary>
+    /// <summary>Marks the group broken (a rank failed); waiting ranks wake and fail with the reason, and so
+    /// do the ranks of every group split from this one (a failed rank takes its sub-groups down with it).</summary>
     public void Break(string reason)
     {
+        Rendezvous[] children;
         lock (_gate)
         {
             _broken ??= reason;
             Monitor.PulseAll(_gate);
+            children = [.. _children];
         }
+        foreach (var child in children) child.Break(reason);
+        Pairs.BreakAll(reason);
+    }
+
+    /// <summary>Registers a group split from this one, so that breaking this group breaks it too.</summary>
+    public void Adopt(Rendezvous child)
+    {
+        string? broken;
+        lock (_gate)
+        {
+            _children.Add(child);
+            broken = _broken;
+        }
+        if (broken is not null) child.Break(broken);
     }
 
     void ThrowIfBroken()

@@ -30,7 +30,8 @@ public sealed class SequenceParallelAttention
     }
 
     /// <summary>
-    /// q, k, v [B, s, H, D] (this rank's shard) → the attention of its queries over every rank's keys (and
+    /// q, k, v [B, s, H, D] (this rank's shard; q may hold fewer tokens than k, the same number on every
+    /// rank) → the attention of its queries over every rank's keys (and
     /// the replicated keys) [B, s, H, Dv], and the replicated queries' attention [B, T, H, Dv] when given.
     /// </summary>
     public (Tensor Sharded, Tensor? Replicated) Attend(Tensor q, Tensor k, Tensor v, ReplicatedTokens? replicated = null)
@@ -40,9 +41,9 @@ public sealed class SequenceParallelAttention
         var heads = q.Size(2);
         if (heads % degree != 0)
             throw new XDitException(Native.XditStatus.InvalidArgument, $"{heads} attention heads do not split over ulysses degree {degree}");
-        if (q.Size(1) != _valid[_group.Rank].Length)
+        if (k.Size(1) != _valid[_group.Rank].Length)
             throw new XDitException(Native.XditStatus.InvalidArgument,
-                $"sequence-parallel attention planned for {_valid[_group.Rank].Length} local tokens got queries {q.ShapeString}");
+                $"sequence-parallel attention planned for {_valid[_group.Rank].Length} local tokens got keys {k.ShapeString}");
         using var scope = new TensorScope();
         var queries = ToHeadShards(q);
         var keys = ToHeadShards(k);

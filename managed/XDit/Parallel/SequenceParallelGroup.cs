@@ -76,6 +76,11 @@ public sealed class SequenceParallelGroup
         return sequence.Narrow(1, 0, tokens).Contiguous().MoveToOuterScope();
     }
 
+    /// <summary>The layout of one MMDiT pass: <paramref name="imageTokens"/> image tokens and
+    /// <paramref name="textTokens"/> text tokens, text first in the single-rank sequence when
+    /// <paramref name="textFirst"/> (Flux) or behind the image (SD3).</summary>
+    public JointSequenceParallel Joint(long imageTokens, long textTokens, bool textFirst) => new(this, imageTokens, textTokens, textFirst);
+
     /// <summary>The attention of one forward pass whose sharded sequence is <paramref name="imageTokens"/>
     /// image tokens per replica plus, when the text is split with the image, <paramref name="textShard"/>
     /// text tokens on every rank (all real), before the image shard when <paramref name="textFirst"/>.</summary>

@@ -4,6 +4,7 @@ using XDit.Models.Flux;
 using XDit.Models.T5;
 using XDit.Models.Vae;
 using XDit.Ops;
+using XDit.Parallel;
 using XDit.Rng;
 using XDit.Schedulers;
 using XDit.Tensors;
@@ -77,7 +78,20 @@ public sealed class FluxPipeline : IPipeline
     }
 
     public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null,
+        CancellationToken cancellation = default) => Run(request, null, progress, cancellation);
+
+    /// <inheritdoc/>
+    public GenerationResult Generate(GenerationRequest request, ProcessMesh mesh, IProgress<GenerationProgress>? progress = null,
         CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(mesh);
+        if (mesh.Cfg is not null)
+            throw new XDitException(Native.XditStatus.InvalidArgument,
+                "FLUX.1 is guidance-distilled: it has no classifier-free guidance to run in parallel (xDiT marks CFG parallel n/a for Flux)");
+        return Run(request, mesh, progress, cancellation);
+    }
+
+    GenerationResult Run(GenerationRequest request, ProcessMesh? mesh, IProgress<GenerationProgress>? progress, CancellationToken cancellation)
     {
         RequestValidation.Validate(request, SizeMultiple);
         if (!string.IsNullOrEmpty(request.NegativePrompt))
@@ -100,7 +114,7 @@ public sealed class FluxPipeline : IPipeline
         var factor = _vae.Config.ScaleFactor;
         long latentHeight = 2 * (request.Height / (factor * 2)), latentWidth = 2 * (request.Width / (factor * 2));
         var channels = _transformer.Config.InChannels / 4;
-        var unpacked = Noise.Randn(Context, new TorchGenerator(request.Seed), _dtype, batch, channels, latentHeight, latentWidth);
+        var unpacked = RequestNoise.Draw(Context, request, _dtype, channels, latentHeight, latentWidth);
         var latents = Layout.FluxPack(unpacked);
         var imageIds = FluxPositionIds.Image((int)latentHeight / 2, (int)latentWidth / 2);
         var textIds = FluxPositionIds.Text((int)context.Size(1));
@@ -111,11 +125,11 @@ public sealed class FluxPipeline : IPipeline
         var guidance = HasGuidanceEmbedding ? Enumerable.Repeat((float)request.GuidanceScale, batch).ToArray() : null;
         for (int i = 0; i < request.Steps; i++)
         {
-            cancellation.ThrowIfCancellationRequested();
+            ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation);
             clock.Report("denoising", i + 1);
             using var stepScope = new TensorScope();
             var timesteps = Enumerable.Repeat((float)(_scheduler.Timesteps[i] / 1000), batch).ToArray();
-            var velocity = _transformer.Forward(latents, context, pooled, timesteps, guidance, imageIds, textIds);
+            var velocity = _transformer.Forward(latents, context, pooled, timesteps, guidance, imageIds, textIds, mesh?.SequenceParallel);
             latents = _scheduler.Step(velocity, i, latents).MoveToOuterScope();
             clock.End($"step {i + 1}");
         }
@@ -123,7 +137,7 @@ public sealed class FluxPipeline : IPipeline
         var unpackedLatents = Layout.FluxUnpack(latents, (int)latentHeight, (int)latentWidth);
         var latentValues = unpackedLatents.To(DType.F32).ToArray<float>();
         var shape = unpackedLatents.Shape.ToArray();
-        if (request.LatentsOnly) return new GenerationResult([], request.Width, request.Height, latentValues, shape, clock.Timings);
+        if (request.LatentsOnly || mesh is { IsReplicaLeader: false }) return new GenerationResult([], request.Width, request.Height, latentValues, shape, clock.Timings);
         clock.Report("vae decode", request.Steps);
         var images = ImageConversion.ToRgbBytes(_vae.DecodeScaled(unpackedLatents.To(DType.F32)));
         clock.End("vae decode");

@@ -15,4 +15,13 @@ public interface IPipeline : IDisposable
 
     GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null,
         CancellationToken cancellation = default);
+
+    /// <summary>
+    /// The same generation as one rank of <paramref name="mesh"/> (every rank of the mesh calls it with
+    /// its part of the request): the CFG pair splits the guidance branches, the sequence group splits the
+    /// tokens of every transformer pass. Every rank returns the final latents of its replica, which equal
+    /// the single-rank run's; only <see cref="ProcessMesh.IsReplicaLeader"/> ranks decode images.
+    /// </summary>
+    GenerationResult Generate(GenerationRequest request, XDit.Parallel.ProcessMesh mesh, IProgress<GenerationProgress>? progress = null,
+        CancellationToken cancellation = default);
 }

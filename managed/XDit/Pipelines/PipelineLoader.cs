@@ -8,6 +8,27 @@ public static class PipelineLoader
     public static readonly IReadOnlyList<string> SupportedPipelines =
         ["PixArtAlphaPipeline", "PixArtSigmaPipeline", "StableDiffusion3Pipeline", "FluxPipeline"];
 
+    /// <summary>The transformer's attention heads (what a Ulysses degree must divide), read from its
+    /// config without loading weights.</summary>
+    public static int AttentionHeads(string folder)
+    {
+        var diffusers = DiffusersFolder.Open(folder);
+        var config = diffusers.Config("transformer").Root;
+        return diffusers.Index.ClassName switch
+        {
+            "PixArtAlphaPipeline" or "PixArtSigmaPipeline" => Models.PixArt.PixArtConfig.FromJson(config).NumAttentionHeads,
+            "StableDiffusion3Pipeline" => Models.SD3.SD3Config.FromJson(config).NumAttentionHeads,
+            "FluxPipeline" => Models.Flux.FluxConfig.FromJson(config).NumAttentionHeads,
+            var className => throw Unsupported(folder, className),
+        };
+    }
+
+    /// <summary>Whether the pipeline takes classifier-free guidance (Flux dev/schnell are guidance-distilled).</summary>
+    public static bool HasClassifierFreeGuidance(string folder) => DiffusersFolder.Open(folder).Index.ClassName != "FluxPipeline";
+
+    static XDitException Unsupported(string folder, string className) => new(Native.XditStatus.Unsupported,
+        $"{folder}: {className} is not supported (supported: {string.Join(", ", SupportedPipelines)})");
+
     public static IPipeline Load(string folder, DeviceContext context, DType dtype = DType.F32)
     {
         var className = DiffusersFolder.Open(folder).Index.ClassName;
@@ -16,8 +37,7 @@ public static class PipelineLoader
             "PixArtAlphaPipeline" or "PixArtSigmaPipeline" => PixArtPipeline.Load(folder, context, dtype),
             "StableDiffusion3Pipeline" => SD3Pipeline.Load(folder, context, dtype),
             "FluxPipeline" => FluxPipeline.Load(folder, context, dtype),
-            _ => throw new XDitException(Native.XditStatus.Unsupported,
-                $"{folder}: {className} is not supported (supported: {string.Join(", ", SupportedPipelines)})"),
+            _ => throw Unsupported(folder, className),
         };
     }
 }

@@ -3,6 +3,7 @@ using XDit.Models.PixArt;
 using XDit.Models.T5;
 using XDit.Models.Vae;
 using XDit.Ops;
+using XDit.Parallel;
 using XDit.Rng;
 using XDit.Schedulers;
 using XDit.Tensors;
@@ -89,38 +90,25 @@ public sealed class PixArtPipeline : IPipeline
     }
 
     public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null,
-        CancellationToken cancellation = default) => Generate(request, null, progress, cancellation);
+        CancellationToken cancellation = default) => Run(request, null, progress, cancellation);
 
-    /// <summary>
-    /// As <see cref="Generate(GenerationRequest, IProgress{GenerationProgress}?, CancellationToken)"/>, with
-    /// CFG parallelism when <paramref name="cfgGroup"/> is a group of two ranks: rank 0 computes the
-    /// unconditional branch, rank 1 the conditional one, each with half the batch through the
-    /// transformer; the predictions are all-gathered and both ranks apply the same guidance and scheduler
-    /// step, so their latents stay identical — and equal to the single-rank result. Only rank 0 decodes.
-    /// </summary>
-    public GenerationResult Generate(GenerationRequest request, Parallel.ICommunicator? cfgGroup,
-        IProgress<GenerationProgress>? progress = null, CancellationToken cancellation = default)
+    /// <inheritdoc/>
+    public GenerationResult Generate(GenerationRequest request, ProcessMesh mesh, IProgress<GenerationProgress>? progress = null,
+        CancellationToken cancellation = default) => Run(request, mesh ?? throw new ArgumentNullException(nameof(mesh)), progress, cancellation);
+
+    GenerationResult Run(GenerationRequest request, ProcessMesh? mesh, IProgress<GenerationProgress>? progress, CancellationToken cancellation)
     {
         // The size checks apply to what the model generates: the bin, when binning applies.
         var bin = ResolutionBin(request);
         var (height, width) = GenerationSize(request);
         RequestValidation.Validate(request with { Height = height, Width = width }, SizeMultiple);
+        var cfg = mesh?.Cfg;
+        ClassifierFreeGuidance.CheckGroup(request, cfg);
         var clock = new StageClock(progress, request.Steps);
         using var scope = new TensorScope();
-        var guidance = request.GuidanceScale > 1;
-        var batch = request.BatchSize;
-        if (cfgGroup is not null && (cfgGroup.Size != 2 || !guidance))
-            throw new XDitException(Native.XditStatus.InvalidArgument,
-                $"CFG parallelism needs a group of 2 ranks and a guidance scale > 1 (got {cfgGroup.Size} ranks, scale {request.GuidanceScale})");
-        var cfgParallel = cfgGroup is not null;
-        // Both halves in one batch when guiding on one rank; one half per rank with CFG parallelism.
-        var modelBatch = guidance && !cfgParallel ? 2 * batch : batch;
 
-        // Text: [negative × batch, prompt × batch] when guiding, as diffusers concatenates them.
         clock.Report("text encoder");
-        var prompts = request.PromptPerImage();
-        var negatives = Enumerable.Repeat(request.NegativePrompt, batch).ToList();
-        var texts = cfgParallel ? (cfgGroup!.Rank == 0 ? negatives : prompts) : guidance ? negatives.Concat(prompts).ToList() : prompts;
+        var texts = ClassifierFreeGuidance.Texts(request, cfg);
         var (caption, captionMask) = EncodeText(texts, request.MaxSequenceLength > 0 ? request.MaxSequenceLength : IsSigma ? 300 : 120);
         clock.End("text encoder");
 
@@ -128,32 +116,26 @@ public sealed class PixArtPipeline : IPipeline
         var latents = InitialLatents(request);
         var latentShape = latents.Shape.ToArray();
 
-        var sizes = Enumerable.Range(0, modelBatch).SelectMany(_ => new float[] { height, width }).ToArray();
-        var ratios = Enumerable.Repeat((float)height / width, sizes.Length / 2).ToArray();
+        var sizes = Enumerable.Range(0, texts.Count).SelectMany(_ => new float[] { height, width }).ToArray();
+        var ratios = Enumerable.Repeat((float)height / width, texts.Count).ToArray();
+        var conditions = _transformer.Config.UseAdditionalConditions;
         for (int i = 0; i < request.Steps; i++)
         {
-            cancellation.ThrowIfCancellationRequested();
+            ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation);
             clock.Report("denoising", i + 1);
             using var stepScope = new TensorScope();
-            var modelInput = modelBatch > batch ? Layout.Cat(0, latents, latents) : latents;
+            var modelInput = ClassifierFreeGuidance.ModelInput(latents, request, cfg);
             var timesteps = Enumerable.Repeat((float)_scheduler.Timesteps[i], (int)modelInput.Size(0)).ToArray();
             var prediction = _transformer.Forward(modelInput, timesteps, caption, captionMask,
-                _transformer.Config.UseAdditionalConditions ? sizes : default, _transformer.Config.UseAdditionalConditions ? ratios : default);
+                conditions ? sizes : default, conditions ? ratios : default, mesh?.SequenceParallel);
             // The learned-variance channels are not part of the noise prediction.
-            var noise = prediction.Narrow(1, 0, _transformer.Config.InChannels);
-            if (cfgParallel)
-            {
-                var both = Tensor.Empty(Context, noise.DType, [2, .. noise.Shape.ToArray()]);
-                cfgGroup!.AllGather(noise, both);
-                noise = Elementwise.Lerp(both.Narrow(0, 0, 1).Squeeze(0), both.Narrow(0, 1, 1).Squeeze(0), request.GuidanceScale);
-            }
-            else if (guidance) noise = Elementwise.Lerp(noise.Narrow(0, 0, batch), noise.Narrow(0, batch, batch), request.GuidanceScale);
+            var noise = ClassifierFreeGuidance.Combine(prediction.Narrow(1, 0, _transformer.Config.InChannels), request, cfg);
             latents = _scheduler.Step(noise, i, latents).MoveToOuterScope();
             clock.End($"step {i + 1}");
         }
         _scheduler.Reset();
         var latentValues = latents.To(DType.F32).ToArray<float>();
-        if (request.LatentsOnly || cfgGroup is { Rank: not 0 })
+        if (request.LatentsOnly || mesh is { IsReplicaLeader: false })
             return new GenerationResult([], request.Width, request.Height, latentValues, latentShape, clock.Timings) { ResolutionBin = bin };
 
         clock.Report("vae decode", request.Steps);
@@ -171,15 +153,8 @@ public sealed class PixArtPipeline : IPipeline
     public Tensor InitialLatents(GenerationRequest request)
     {
         var factor = VaeScaleFactor;
-        var batch = request.BatchSize;
         var (height, width) = GenerationSize(request);
-        var drawn = Noise.Randn(Context, new TorchGenerator(request.Seed), _dtype,
-            Math.Max(request.NoiseBatch, batch), _transformer.Config.InChannels, height / factor, width / factor);
-        var noise = drawn;
-        if (request.NoiseBatch > 0)
-        {
-            using (drawn) noise = drawn.Narrow(0, request.NoiseOffset, batch).Contiguous();
-        }
+        var noise = RequestNoise.Draw(Context, request, _dtype, _transformer.Config.InChannels, height / factor, width / factor);
         if (_scheduler.InitNoiseSigma == 1) return noise;
         using (noise) return Elementwise.Affine(noise, _scheduler.InitNoiseSigma, 0);
     }

@@ -4,6 +4,7 @@ using XDit.Models.SD3;
 using XDit.Models.T5;
 using XDit.Models.Vae;
 using XDit.Ops;
+using XDit.Parallel;
 using XDit.Rng;
 using XDit.Schedulers;
 using XDit.Tensors;
@@ -76,15 +77,20 @@ public sealed class SD3Pipeline : IPipeline
     }
 
     public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default) => Run(request, null, progress, cancellation);
+
+    /// <inheritdoc/>
+    public GenerationResult Generate(GenerationRequest request, ProcessMesh mesh, IProgress<GenerationProgress>? progress = null,
+        CancellationToken cancellation = default) => Run(request, mesh ?? throw new ArgumentNullException(nameof(mesh)), progress, cancellation);
+
+    GenerationResult Run(GenerationRequest request, ProcessMesh? mesh, IProgress<GenerationProgress>? progress, CancellationToken cancellation)
     {
         RequestValidation.Validate(request, SizeMultiple);
+        var cfg = mesh?.Cfg;
+        ClassifierFreeGuidance.CheckGroup(request, cfg);
         var clock = new StageClock(progress, request.Steps);
         using var scope = new TensorScope();
-        var guidance = request.GuidanceScale > 1;
-        var batch = request.BatchSize;
-        var prompts = request.PromptPerImage();
-        var texts = guidance ? Enumerable.Repeat(request.NegativePrompt, batch).Concat(prompts).ToList() : prompts;
+        var texts = ClassifierFreeGuidance.Texts(request, cfg);
 
         clock.Report("text encoders");
         var (context, pooled) = EncodeText(texts, request.MaxSequenceLength > 0 ? request.MaxSequenceLength : 256);
@@ -92,24 +98,22 @@ public sealed class SD3Pipeline : IPipeline
 
         _scheduler.SetTimesteps(request.Steps);
         var factor = _vae.Config.ScaleFactor;
-        var latents = Noise.Randn(Context, new TorchGenerator(request.Seed), _dtype,
-            batch, _transformer.Config.InChannels, request.Height / factor, request.Width / factor);
+        var latents = RequestNoise.Draw(Context, request, _dtype, _transformer.Config.InChannels, request.Height / factor, request.Width / factor);
         for (int i = 0; i < request.Steps; i++)
         {
-            cancellation.ThrowIfCancellationRequested();
+            ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation);
             clock.Report("denoising", i + 1);
             using var stepScope = new TensorScope();
-            var input = guidance ? Layout.Cat(0, latents, latents) : latents;
+            var input = ClassifierFreeGuidance.ModelInput(latents, request, cfg);
             var timesteps = Enumerable.Repeat((float)_scheduler.Timesteps[i], (int)input.Size(0)).ToArray();
-            var velocity = _transformer.Forward(input, timesteps, context, pooled);
-            if (guidance) velocity = Elementwise.Lerp(velocity.Narrow(0, 0, batch), velocity.Narrow(0, batch, batch), request.GuidanceScale);
+            var velocity = ClassifierFreeGuidance.Combine(_transformer.Forward(input, timesteps, context, pooled, mesh?.SequenceParallel), request, cfg);
             latents = _scheduler.Step(velocity, i, latents).MoveToOuterScope();
             clock.End($"step {i + 1}");
         }
         _scheduler.Reset();
         var latentValues = latents.To(DType.F32).ToArray<float>();
         var shape = latents.Shape.ToArray();
-        if (request.LatentsOnly) return new GenerationResult([], request.Width, request.Height, latentValues, shape, clock.Timings);
+        if (request.LatentsOnly || mesh is { IsReplicaLeader: false }) return new GenerationResult([], request.Width, request.Height, latentValues, shape, clock.Timings);
         clock.Report("vae decode", request.Steps);
         var images = ImageConversion.ToRgbBytes(_vae.DecodeScaled(latents.To(DType.F32)));
         clock.End("vae decode");

@@ -1,6 +1,7 @@
 using XDit.Nn;
 using XDit.Nn.Layers;
 using XDit.Ops;
+using XDit.Parallel;
 using XDit.Tensors;
 
 namespace XDit.Models.Flux;
@@ -61,20 +62,24 @@ public sealed class FluxAttention : Module
     /// output projection.</summary>
     /// <param name="cos">Rotary cosines [S, 1, D] of the joint sequence (f32 or x's dtype).</param>
     /// <param name="sin">Rotary sines, as <paramref name="cos"/>.</param>
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin)
+    /// <param name="sequenceParallel">With sequence parallelism: x is this rank's local [text, image] and
+    /// the attention spans the group.</param>
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, JointSequenceParallel? sequenceParallel = null)
     {
         using var scope = new TensorScope();
         var q = NormQ.Forward(SplitHeads(ToQ.Forward(x)));
         var k = NormK.Forward(SplitHeads(ToK.Forward(x)));
         var v = SplitHeads(ToV.Forward(x));
-        return Attend(q, k, v, cos, sin).MoveToOuterScope();
+        return Attend(q, k, v, cos, sin, sequenceParallel).MoveToOuterScope();
     }
 
     /// <summary>Double-stream: text [B, T, C] and image [B, N, C] attend together as [text, image];
     /// each part comes back through its own output projection.</summary>
     /// <param name="cos">Rotary cosines [T + N, 1, D] of the joint sequence.</param>
     /// <param name="sin">Rotary sines, as <paramref name="cos"/>.</param>
-    public (Tensor Text, Tensor Image) Forward(Tensor text, Tensor image, Tensor cos, Tensor sin)
+    /// <param name="sequenceParallel">With sequence parallelism: text and image are this rank's local
+    /// tokens and the attention spans the group.</param>
+    public (Tensor Text, Tensor Image) Forward(Tensor text, Tensor image, Tensor cos, Tensor sin, JointSequenceParallel? sequenceParallel = null)
     {
         if (AddQProj is null)
             throw new InvalidOperationException("a single-stream (pre-only) attention has no text projections; call Forward(x, cos, sin)");
@@ -82,18 +87,18 @@ public sealed class FluxAttention : Module
         var q = Layout.Cat(1, NormAddedQ!.Forward(SplitHeads(AddQProj.Forward(text))), NormQ.Forward(SplitHeads(ToQ.Forward(image))));
         var k = Layout.Cat(1, NormAddedK!.Forward(SplitHeads(AddKProj!.Forward(text))), NormK.Forward(SplitHeads(ToK.Forward(image))));
         var v = Layout.Cat(1, SplitHeads(AddVProj!.Forward(text)), SplitHeads(ToV.Forward(image)));
-        var attended = Attend(q, k, v, cos, sin);
+        var attended = Attend(q, k, v, cos, sin, sequenceParallel);
         var textOut = ToAddOut!.Forward(attended.Narrow(1, 0, text.Size(1)));
         var imageOut = ToOut!.Forward(attended.Narrow(1, text.Size(1), image.Size(1)));
         return (textOut.MoveToOuterScope(), imageOut.MoveToOuterScope());
     }
 
     /// <summary>Rotates q and k in place (both are this call's own tensors) and attends: [B, S, H·D].</summary>
-    Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor cos, Tensor sin)
+    Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor cos, Tensor sin, JointSequenceParallel? sequenceParallel)
     {
         Rotary.Apply(q, cos, sin, RotaryPairing.Interleaved, q);
         Rotary.Apply(k, cos, sin, RotaryPairing.Interleaved, k);
-        var attended = Attention.ScaledDotProduct(q, k, v);
+        var attended = sequenceParallel is null ? Attention.ScaledDotProduct(q, k, v) : sequenceParallel.Attend(q, k, v);
         return attended.View(q.Size(0), q.Size(1), (long)Heads * HeadDim);
     }
 

@@ -1,3 +1,4 @@
+using XDit.Parallel;
 using XDit.Nn;
 using XDit.Nn.Layers;
 using XDit.Ops;
@@ -32,12 +33,13 @@ public sealed class FluxSingleTransformerBlock : Module
     /// <param name="activatedConditioning">SiLU of the conditioning embedding [B, C].</param>
     /// <param name="cos">Rotary cosines [T + N, 1, D] of the joint sequence.</param>
     /// <param name="sin">Rotary sines, as <paramref name="cos"/>.</param>
-    public Tensor Forward(Tensor x, Tensor activatedConditioning, Tensor cos, Tensor sin)
+    /// <param name="sequenceParallel">With sequence parallelism, x is this rank's local [text, image].</param>
+    public Tensor Forward(Tensor x, Tensor activatedConditioning, Tensor cos, Tensor sin, JointSequenceParallel? sequenceParallel = null)
     {
         using var scope = new TensorScope();
         var (normed, gate) = Norm.Forward(x, activatedConditioning);
         var mlp = ProjMlp.Forward(normed, Epilogue.GeluTanh);
-        var attended = Attention.Forward(normed, cos, sin);
+        var attended = Attention.Forward(normed, cos, sin, sequenceParallel);
         var projected = ProjOut.Forward(Layout.Cat(2, attended, mlp));
         return FluxHalfPrecision.ClampToF16Range(Elementwise.AddMul(x, gate, projected)).MoveToOuterScope();
     }

@@ -3,6 +3,7 @@ using XDit.Nn;
 using XDit.Nn.Embeddings;
 using XDit.Nn.Layers;
 using XDit.Ops;
+using XDit.Parallel;
 using XDit.Tensors;
 
 namespace XDit.Models.Flux;
@@ -56,8 +57,11 @@ public sealed class FluxTransformer2DModel : Module
     /// FLUX.1-schnell.</param>
     /// <param name="imgIds">Position ids of the image tokens, row-major [N, 3] (<see cref="FluxPositionIds.Image"/>).</param>
     /// <param name="txtIds">Position ids of the text tokens, row-major [T, 3] (<see cref="FluxPositionIds.Text"/>).</param>
+    /// <param name="sequenceParallel">Splits the tokens over this group (the text with the image when the
+    /// degree divides it, else replicated in front of it); every rank calls with the same inputs and gets
+    /// the whole prediction.</param>
     public Tensor Forward(Tensor hiddenStates, Tensor encoderHiddenStates, Tensor pooledProjections,
-        float[] timesteps, float[]? guidance, float[] imgIds, float[] txtIds)
+        float[] timesteps, float[]? guidance, float[] imgIds, float[] txtIds, SequenceParallelGroup? sequenceParallel = null)
     {
         ArgumentNullException.ThrowIfNull(timesteps);
         ArgumentNullException.ThrowIfNull(imgIds);
@@ -67,17 +71,26 @@ public sealed class FluxTransformer2DModel : Module
         long textTokens = encoderHiddenStates.Size(1), imageTokens = hiddenStates.Size(1);
         using var scope = new TensorScope();
 
-        var image = XEmbedder.Forward(hiddenStates);
+        var plan = sequenceParallel?.Joint(imageTokens, textTokens, textFirst: true);
+        var image = XEmbedder.Forward(plan is null ? hiddenStates : plan.ShardImage(hiddenStates));
         var conditioning = TimeTextEmbed.Forward(TimesThousand(timesteps, dtype),
             guidance is null ? null : TimesThousand(guidance, dtype), pooledProjections);
         var activated = Elementwise.Unary(UnaryOp.Silu, conditioning);
         var text = ContextEmbedder.Forward(encoderHiddenStates);
         var (cos, sin) = PositionTables(imgIds, txtIds).ToTensors(hiddenStates.Context);
+        if (plan is not null)
+        {
+            text = plan.ShardText(text);
+            // This rank's rows of the rotary tables, in its local [text, image] order.
+            Tensor Local(Tensor table) => Layout.Cat(0, plan.ShardText(table.Narrow(0, 0, textTokens), dim: 0),
+                plan.ShardImage(table.Narrow(0, textTokens, imageTokens), dim: 0));
+            (cos, sin) = (Local(cos), Local(sin));
+        }
         var (headCos, headSin) = (cos.Unsqueeze(1), sin.Unsqueeze(1)); // [T + N, 1, D]: the same angles for every head
 
         foreach (var block in TransformerBlocks)
         {
-            var (nextText, nextImage) = block.Forward(text, image, activated, headCos, headSin);
+            var (nextText, nextImage) = block.Forward(text, image, activated, headCos, headSin, plan);
             text.Dispose();
             image.Dispose();
             (text, image) = (nextText, nextImage);
@@ -85,12 +98,14 @@ public sealed class FluxTransformer2DModel : Module
         var joint = Layout.Cat(1, text, image);
         foreach (var block in SingleTransformerBlocks)
         {
-            var next = block.Forward(joint, activated, headCos, headSin);
+            var next = block.Forward(joint, activated, headCos, headSin, plan);
             joint.Dispose();
             joint = next;
         }
-        var normed = NormOut.Forward(joint.Narrow(1, textTokens, imageTokens), activated);
-        return ProjOut.Forward(normed).MoveToOuterScope();
+        var localText = plan?.LocalTextTokens ?? textTokens;
+        var normed = NormOut.Forward(joint.Narrow(1, localText, joint.Size(1) - localText), activated);
+        var tokens = ProjOut.Forward(normed);
+        return (sequenceParallel is null ? tokens : sequenceParallel.Gather(tokens, imageTokens)).MoveToOuterScope();
     }
 
     /// <summary>The rotary tables [T + N, head_dim] of the joint sequence: <c>FluxPosEmbed</c> of

@@ -1,3 +1,4 @@
+using XDit.Parallel;
 using XDit.Nn;
 using XDit.Nn.Layers;
 using XDit.Ops;
@@ -35,12 +36,14 @@ public sealed class FluxTransformerBlock : Module
     /// <param name="activatedConditioning">SiLU of the conditioning embedding [B, C].</param>
     /// <param name="cos">Rotary cosines [T + N, 1, D] of the joint sequence.</param>
     /// <param name="sin">Rotary sines, as <paramref name="cos"/>.</param>
-    public (Tensor Text, Tensor Image) Forward(Tensor text, Tensor image, Tensor activatedConditioning, Tensor cos, Tensor sin)
+    /// <param name="sequenceParallel">With sequence parallelism, text and image are this rank's local tokens.</param>
+    public (Tensor Text, Tensor Image) Forward(Tensor text, Tensor image, Tensor activatedConditioning, Tensor cos, Tensor sin,
+        JointSequenceParallel? sequenceParallel = null)
     {
         using var scope = new TensorScope();
         var imageNorm = Norm1.Forward(image, activatedConditioning);
         var textNorm = Norm1Context.Forward(text, activatedConditioning);
-        var (textAttended, imageAttended) = Attention.Forward(textNorm.Normed, imageNorm.Normed, cos, sin);
+        var (textAttended, imageAttended) = Attention.Forward(textNorm.Normed, imageNorm.Normed, cos, sin, sequenceParallel);
 
         image = Elementwise.AddMul(image, imageNorm.AttentionGate, imageAttended);
         var normed = Normalization.LayerNorm(image, null, null, Eps, imageNorm.MlpScale, imageNorm.MlpShift);

@@ -1,6 +1,7 @@
 using XDit.Nn;
 using XDit.Nn.Layers;
 using XDit.Ops;
+using XDit.Parallel;
 using XDit.Tensors;
 
 namespace XDit.Models.PixArt;
@@ -31,8 +32,9 @@ public sealed class PixArtBlock : Module
     public FeedForward FeedForward { get; }
 
     /// <summary>x [B, S, C]; timestep [B, 6·C] (the adaLN-single output); caption [B, T, C]; captionMask
-    /// bool [B, T] or null.</summary>
-    public Tensor Forward(Tensor x, Tensor timestep, Tensor caption, Tensor? captionMask)
+    /// bool [B, T] or null. With <paramref name="sequenceParallel"/>, x is this rank's shard of the tokens
+    /// (everything but the self-attention is per token).</summary>
+    public Tensor Forward(Tensor x, Tensor timestep, Tensor caption, Tensor? captionMask, SequenceParallelAttention? sequenceParallel = null)
     {
         using var scope = new TensorScope();
         var dim = x.Size(2);
@@ -41,7 +43,7 @@ public sealed class PixArtBlock : Module
         Tensor Row(int i) => modulation.Narrow(1, i, 1);
 
         var normed = Normalization.LayerNorm(x, null, null, _eps, Row(1), Row(0));
-        var attended = SelfAttention.Forward(normed);
+        var attended = sequenceParallel is null ? SelfAttention.Forward(normed) : SelfAttention.Forward(normed, sequenceParallel);
         x = Elementwise.AddMul(x, Row(2), attended);
 
         var crossed = CrossAttention.Forward(x, caption, captionMask);

@@ -2,6 +2,7 @@ using XDit.Nn;
 using XDit.Nn.Embeddings;
 using XDit.Nn.Layers;
 using XDit.Ops;
+using XDit.Parallel;
 using XDit.Tensors;
 
 namespace XDit.Models.PixArt;
@@ -56,8 +57,10 @@ public sealed class PixArtTransformer2DModel : Module
     /// <param name="captionMask">bool [B, T], true for real tokens; null attends to every token.</param>
     /// <param name="resolution">PixArt-α only: [height, width] in pixels per sample, row-major [B, 2].</param>
     /// <param name="aspectRatio">PixArt-α only: height / width per sample.</param>
+    /// <param name="sequenceParallel">Splits the image tokens over this group (every rank calls with the
+    /// same inputs and gets the whole prediction); the cross-attention to the caption stays local.</param>
     public Tensor Forward(Tensor latents, ReadOnlySpan<float> timesteps, Tensor caption, Tensor? captionMask,
-        ReadOnlySpan<float> resolution = default, ReadOnlySpan<float> aspectRatio = default)
+        ReadOnlySpan<float> resolution = default, ReadOnlySpan<float> aspectRatio = default, SequenceParallelGroup? sequenceParallel = null)
     {
         var context = latents.Context;
         long batch = latents.Size(0), height = latents.Size(2), width = latents.Size(3);
@@ -69,31 +72,36 @@ public sealed class PixArtTransformer2DModel : Module
             throw new XDitException(Native.XditStatus.InvalidArgument, $"{timesteps.Length} timesteps for a batch of {batch}");
         using var scope = new TensorScope();
 
-        var x = Embed(latents);
+        var tokenCount = height / p * (width / p);
+        var x = Embed(latents, sequenceParallel);
+        var attention = sequenceParallel?.Attention(tokenCount);
         var (timestep, embeddedTimestep) = ConditionOnTimestep(context, batch, timesteps, resolution, aspectRatio);
         var captionStates = CaptionProjection2.Forward(CaptionProjection1.Forward(caption, Epilogue.GeluTanh));
-        foreach (var block in Blocks) x = block.Forward(x, timestep, captionStates, captionMask);
+        foreach (var block in Blocks) x = block.Forward(x, timestep, captionStates, captionMask, attention);
 
         // Final norm modulated by scale_shift_table + the timestep embedding: [B, 2, C] = shift, scale.
         var modulation = Elementwise.Add(FinalScaleShift.Value.Unsqueeze(0), embeddedTimestep.Unsqueeze(1));
         x = Normalization.LayerNorm(x, null, null, Config.NormEps, modulation.Narrow(1, 1, 1), modulation.Narrow(1, 0, 1));
         var tokens = ProjectOut.Forward(x);
+        if (sequenceParallel is not null) tokens = sequenceParallel.Gather(tokens, tokenCount);
         return Layout.Unpatchify(tokens, (int)height, (int)width, p, Config.OutChannels).MoveToOuterScope();
     }
 
     /// <summary>Patch embedding as a GEMM over patchified latents (the conv's weight read as [C, in·p·p]),
-    /// plus the 2-D sin-cos table for this latent grid.</summary>
-    Tensor Embed(Tensor latents)
+    /// plus the 2-D sin-cos table for this latent grid; with sequence parallelism, of this rank's tokens only.</summary>
+    Tensor Embed(Tensor latents, SequenceParallelGroup? sequenceParallel)
     {
         var context = latents.Context;
         var p = Config.PatchSize;
         var dim = Config.InnerDim;
         var patches = Layout.Patchify(latents, p);
+        if (sequenceParallel is not null) patches = sequenceParallel.Shard(patches);
         var weight = PatchProjection.Weight.Value.View(dim, (long)Config.InChannels * p * p);
         var projected = MatMul.Gemm(patches, weight, PatchProjection.Bias!.Value);
         int gridHeight = (int)(latents.Size(2) / p), gridWidth = (int)(latents.Size(3) / p);
         var table = SinCosPositionEmbedding.TwoDimensional(context, dim, gridHeight, gridWidth,
             (double)Config.SampleSize / p, Config.InterpolationScale);
+        if (sequenceParallel is not null) table = sequenceParallel.Shard(table, dim: 0);
         using var typedTable = table.DType == projected.DType ? null : table.To(projected.DType);
         return Elementwise.Add(projected, (typedTable ?? table).Unsqueeze(0));
     }

@@ -1,6 +1,7 @@
 using XDit.Nn;
 using XDit.Nn.Layers;
 using XDit.Ops;
+using XDit.Parallel;
 using XDit.Tensors;
 
 namespace XDit.Models.SD3;
@@ -73,7 +74,9 @@ public sealed class JointAttention : Module
     /// image [B, N, C] and context [B, T, C] (null for <see cref="JointContextRole.None"/>) → the image
     /// output [B, N, C] and, for <see cref="JointContextRole.Joint"/>, the context output [B, T, C].
     /// </summary>
-    public (Tensor Image, Tensor? Context) Forward(Tensor image, Tensor? context)
+    /// <remarks>With <paramref name="sequenceParallel"/>, image and context are this rank's local tokens
+    /// (<see cref="JointSequenceParallel"/>) and the attention spans the whole group.</remarks>
+    public (Tensor Image, Tensor? Context) Forward(Tensor image, Tensor? context, JointSequenceParallel? sequenceParallel = null)
     {
         if ((context is null) != (ContextRole == JointContextRole.None))
             throw new XDitException(Native.XditStatus.InvalidArgument, context is null
@@ -96,7 +99,10 @@ public sealed class JointAttention : Module
             if (ContextRole == JointContextRole.Joint) Project(AddQ!, NormAddedQ, context, queries, imageTokens);
         }
 
-        var attended = Ops.Attention.ScaledDotProduct(SplitHeads(queries), SplitHeads(keys), SplitHeads(values));
+        var (q, k, v) = (SplitHeads(queries), SplitHeads(keys), SplitHeads(values));
+        var attended = sequenceParallel is null ? Ops.Attention.ScaledDotProduct(q, k, v)
+            : context is null ? sequenceParallel.AttendImage(q, k, v)
+            : sequenceParallel.Attend(q, k, v);
         var merged = attended.View(batch, queries.Size(1), (long)Heads * HeadDim);
         var imageOut = ToOut.Forward(merged.Narrow(1, 0, imageTokens));
         var contextOut = ToAddOut?.Forward(merged.Narrow(1, imageTokens, contextTokens));

@@ -1,6 +1,7 @@
 using XDit.Nn;
 using XDit.Nn.Layers;
 using XDit.Ops;
+using XDit.Parallel;
 using XDit.Tensors;
 
 namespace XDit.Models.SD3;
@@ -46,9 +47,11 @@ public sealed class JointTransformerBlock : Module
 
     /// <summary>
     /// image [B, N, C], context [B, T, C] and the model's conditioning after SiLU [B, C] → the new image
-    /// stream and, except in the context_pre_only block (null there), the new context stream.
+    /// stream and, except in the context_pre_only block (null there), the new context stream. With
+    /// <paramref name="sequenceParallel"/> both streams are this rank's local tokens.
     /// </summary>
-    public (Tensor Image, Tensor? Context) Forward(Tensor image, Tensor context, Tensor activatedConditioning)
+    public (Tensor Image, Tensor? Context) Forward(Tensor image, Tensor context, Tensor activatedConditioning,
+        JointSequenceParallel? sequenceParallel = null)
     {
         using var scope = new TensorScope();
         var modulation = Norm1.Modulation(activatedConditioning);
@@ -59,14 +62,14 @@ public sealed class JointTransformerBlock : Module
         var normedImage = Modulate(image, Row(AdaLayerNormZero.ScaleMsa), Row(AdaLayerNormZero.ShiftMsa));
         var normedContext = FinalContextNorm?.Forward(context, activatedConditioning)
             ?? Modulate(context, ContextRow(AdaLayerNormZero.ScaleMsa), ContextRow(AdaLayerNormZero.ShiftMsa));
-        var (imageAttention, contextAttention) = Attention.Forward(normedImage, normedContext);
+        var (imageAttention, contextAttention) = Attention.Forward(normedImage, normedContext, sequenceParallel);
         var x = Elementwise.AddMul(image, Row(AdaLayerNormZero.GateMsa), imageAttention);
 
         if (SecondAttention is not null)
         {
             // The block's input, not x: diffusers' SD35AdaLayerNormZeroX modulates the one norm twice.
             var normedSecond = Modulate(image, Row(AdaLayerNormZero.ScaleMsa2), Row(AdaLayerNormZero.ShiftMsa2));
-            var (second, _) = SecondAttention.Forward(normedSecond, null);
+            var (second, _) = SecondAttention.Forward(normedSecond, null, sequenceParallel);
             x = Elementwise.AddMul(x, Row(AdaLayerNormZero.GateMsa2), second);
         }
 

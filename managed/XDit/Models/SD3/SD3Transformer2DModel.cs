@@ -2,6 +2,7 @@ using XDit.Native;
 using XDit.Nn;
 using XDit.Nn.Layers;
 using XDit.Ops;
+using XDit.Parallel;
 using XDit.Tensors;
 
 namespace XDit.Models.SD3;
@@ -49,21 +50,33 @@ public sealed class SD3Transformer2DModel : Module
     /// <param name="timesteps">One timestep per sample: sigma·1000, as the SD3 pipeline passes it.</param>
     /// <param name="encoderHiddenStates">Text embeddings [B, T, joint_attention_dim] (CLIP-L | CLIP-G then T5).</param>
     /// <param name="pooledProjections">Pooled CLIP embeddings [B, pooled_projection_dim].</param>
-    public Tensor Forward(Tensor latents, ReadOnlySpan<float> timesteps, Tensor encoderHiddenStates, Tensor pooledProjections)
+    /// <param name="sequenceParallel">Splits the tokens over this group (the text with the image when the
+    /// degree divides it, else replicated behind it); every rank calls with the same inputs and gets the
+    /// whole prediction.</param>
+    public Tensor Forward(Tensor latents, ReadOnlySpan<float> timesteps, Tensor encoderHiddenStates, Tensor pooledProjections,
+        SequenceParallelGroup? sequenceParallel = null)
     {
         CheckInputs(latents, timesteps, encoderHiddenStates, pooledProjections);
         using var scope = new TensorScope();
         var image = PatchEmbedding.Forward(latents);
+        var imageTokens = image.Size(1);
         var conditioning = TimeTextEmbedding.Forward(timesteps, pooledProjections);
         Tensor? context = ContextEmbedder.Forward(encoderHiddenStates);
+        var plan = sequenceParallel?.Joint(imageTokens, context.Size(1), textFirst: false);
+        if (plan is not null)
+        {
+            image = plan.ShardImage(image);
+            context = plan.ShardText(context);
+        }
         // Every adaLN projection starts with SiLU of the same conditioning: computed once.
         var activated = Elementwise.Unary(UnaryOp.Silu, conditioning);
         foreach (var block in Blocks)
         {
             // Only the last block returns no context, and no block follows it.
-            (image, context) = block.Forward(image, context!, activated);
+            (image, context) = block.Forward(image, context!, activated, plan);
         }
         var tokens = ProjectOut.Forward(NormOut.Forward(image, activated));
+        if (sequenceParallel is not null) tokens = sequenceParallel.Gather(tokens, imageTokens);
         return Layout.Unpatchify(tokens, (int)latents.Size(2), (int)latents.Size(3), Config.PatchSize, Config.OutChannels)
             .MoveToOuterScope();
     }

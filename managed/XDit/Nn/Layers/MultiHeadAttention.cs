@@ -1,3 +1,4 @@
+using XDit.Parallel;
 using XDit.Tensors;
 
 namespace XDit.Nn.Layers;
@@ -36,6 +37,18 @@ public sealed class MultiHeadAttention : Module
         var k = SplitHeads(ToK.Forward(source));
         var v = SplitHeads(ToV.Forward(source));
         var attended = Ops.Attention.ScaledDotProduct(q, k, v, keyMask);
+        return ToOut.Forward(attended.View(x.Size(0), x.Size(1), (long)Heads * HeadDim)).MoveToOuterScope();
+    }
+
+    /// <summary>Self-attention of a sequence sharded over a sequence-parallel group: x [B, s, C] is this
+    /// rank's shard; every rank calls it together.</summary>
+    public Tensor Forward(Tensor x, SequenceParallelAttention sequenceParallel)
+    {
+        using var scope = new TensorScope();
+        var q = SplitHeads(ToQ.Forward(x));
+        var k = SplitHeads(ToK.Forward(x));
+        var v = SplitHeads(ToV.Forward(x));
+        var (attended, _) = sequenceParallel.Attend(q, k, v);
         return ToOut.Forward(attended.View(x.Size(0), x.Size(1), (long)Heads * HeadDim)).MoveToOuterScope();
     }
 
