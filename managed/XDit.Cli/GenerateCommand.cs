@@ -35,6 +35,8 @@ public static class GenerateCommand
         {
             DataParallelDegree = options.Int("data_parallel_degree", 1, min: 1, max: 64),
             UseCfgParallel = options.Flag("use_cfg_parallel"),
+            UlyssesDegree = options.Int("ulysses_degree", 1, min: 1, max: 64),
+            RingDegree = options.Int("ring_degree", 1, min: 1, max: 64),
         };
         var checkSingleRank = options.Flag("check_single_rank");
         RejectUnimplementedParallelism(options);
@@ -69,29 +71,28 @@ public static class GenerateCommand
         return 0;
     }
 
-    /// <summary>CFG and data parallelism on in-process ranks (PixArt): the images and latents of the
-    /// single-rank run, with the time of each stage of rank 0.</summary>
+    /// <summary>The parallel methods on in-process ranks: the images and latents of the single-rank run,
+    /// with the time of each stage of rank 0. The mesh is checked against the model before any weight loads.</summary>
     static int RunParallel(ModelSource source, ParallelConfig parallel, TextWriter output,
         Func<int, GenerationRequest, GenerationRequest> makeRequest, string outputType, string? outputPath, bool checkSingleRank)
     {
         var (folder, defaults, name, temporary) = source.PrepareFolder(output);
         try
         {
-            int size;
-            using (var probe = DeviceContext.Create(Device.Cpu))
-            using (var pipeline = PipelineLoader.Load(folder, probe, source.DType))
-            {
-                if (pipeline is not PixArtPipeline)
-                    throw new UsageException("CFG and data parallelism run PixArt models in this version; run SD3 and Flux on one rank");
-                size = pipeline.DefaultImageSize;
-            }
-            var request = makeRequest(size, defaults);
-            output.WriteLine($"running on {parallel.WorldSize} in-process ranks (cfg {parallel.CfgDegree} × data parallel {parallel.DataParallelDegree})");
-            var result = ParallelGeneration.Run(folder, request, parallel, source.DType);
+            var request = makeRequest(PipelineLoader.DefaultImageSize(folder), defaults);
+            ParallelGeneration.Validate(folder, request, parallel);
+            output.WriteLine($"running on {parallel.WorldSize} in-process ranks ({parallel})");
+            var progress = new ProgressLine(output);
+            var result = ParallelGeneration.Run(folder, request, parallel, source.DType, progress: progress);
+            progress.Finish();
             WriteOutputs(result, request, outputType, outputPath, name, output, parallel);
             PrintTimings(result, output);
             if (checkSingleRank) CompareWithSingleRank(folder, request, source.DType, result, output);
             return 0;
+        }
+        catch (XDitException e) when (e.Status == Native.XditStatus.InvalidArgument)
+        {
+            throw new UsageException(e.Message);
         }
         finally
         {
@@ -114,16 +115,17 @@ public static class GenerateCommand
         }
         var maxPixel = parallel.Images.Zip(single.Images).SelectMany(p => p.First.Zip(p.Second, (a, b) => Math.Abs(a - b))).DefaultIfEmpty(0).Max();
         output.WriteLine($"single-rank check: latents relative L2 {Math.Sqrt(diff / norm):E2}, largest pixel difference {maxPixel} " +
-                         (maxPixel <= 1 ? "(the parallel image equals the single-rank image)" : "(DIFFERENT)"));
+                         (maxPixel == 0 ? "(the parallel image is identical to the single-rank image)"
+                             : maxPixel <= 1 ? "(the parallel image equals the single-rank image up to 8-bit rounding)" : "(DIFFERENT)"));
     }
 
     /// <summary>xDiT's other parallel degrees are accepted by name; until they exist, a degree above 1
     /// says so instead of silently running on one rank.</summary>
     static void RejectUnimplementedParallelism(CommandLine options)
     {
-        foreach (var degree in new[] { "ulysses_degree", "ring_degree", "pipefusion_parallel_degree", "tensor_parallel_degree" })
+        foreach (var degree in new[] { "pipefusion_parallel_degree", "tensor_parallel_degree" })
             if (options.Int(degree, 1, min: 1) > 1)
-                throw new UsageException($"--{degree} > 1 is not implemented in this version yet (CFG and data parallelism are); run with degree 1");
+                throw new UsageException($"--{degree} > 1 is not implemented in this version yet (CFG, data, Ulysses and Ring parallelism are); run with degree 1");
         if (options.Flag("use_parallel_vae")) throw new UsageException("--use_parallel_vae: parallel VAE decode is not implemented in this version yet");
         if (options.String("comm", "inproc") is { } comm && comm != "inproc")
             throw new UsageException($"--comm {comm}: only the in-process communicator (inproc) exists in this version; MPI and NCCL are to come");
@@ -149,7 +151,7 @@ public static class GenerateCommand
                 ? outputPath
                 : outputPath is not null
                     ? Path.Combine(Path.GetDirectoryName(outputPath) ?? ".", $"{Path.GetFileNameWithoutExtension(outputPath)}_{i}{Path.GetExtension(outputPath)}")
-                    : $"{modelName}_result_dp{parallel?.DataParallelDegree ?? 1}_cfg{parallel?.CfgDegree ?? 1}_ulysses1_ringNone_tp1_pp1_patchNone_{request.Height}x{request.Width}_{i}.png";
+                    : $"{modelName}_result_dp{parallel?.DataParallelDegree ?? 1}_cfg{parallel?.CfgDegree ?? 1}_ulysses{parallel?.UlyssesDegree ?? 1}_ring{(parallel is { RingDegree: > 1 } ? parallel.RingDegree : "None")}_tp1_pp1_patchNone_{request.Height}x{request.Width}_{i}.png";
             PngWriter.Write(path, result.Images[i], result.Width, result.Height);
             output.WriteLine($"wrote {path}");
         }

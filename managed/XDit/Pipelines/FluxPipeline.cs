@@ -46,7 +46,10 @@ public sealed class FluxPipeline : IPipeline
     /// <summary>The latent is packed 2×2 after the VAE's downsampling.</summary>
     public int SizeMultiple => _vae.Config.ScaleFactor * 2;
 
-    public int DefaultImageSize => 1024;
+    public int DefaultImageSize => DefaultSize;
+
+    /// <summary>The pipeline's default height and width (diffusers' FluxPipeline: 128 × the VAE factor 8).</summary>
+    internal const int DefaultSize = 1024;
 
     /// <summary>FLUX.1-dev carries a guidance embedding; FLUX.1-schnell does not.</summary>
     public bool HasGuidanceEmbedding => _transformer.Config.GuidanceEmbeds;

@@ -23,6 +23,23 @@ public static class PipelineLoader
         };
     }
 
+    /// <summary>The image size a request gets when it names none (the pipeline's
+    /// <see cref="IPipeline.DefaultImageSize"/>), read from the configs without loading weights.</summary>
+    public static int DefaultImageSize(string folder)
+    {
+        var diffusers = DiffusersFolder.Open(folder);
+        var className = diffusers.Index.ClassName;
+        if (className == "FluxPipeline") return FluxPipeline.DefaultSize;
+        var vaeFactor = Models.Vae.AutoencoderKLConfig.FromJson(diffusers.Config("vae").Root).ScaleFactor;
+        var config = diffusers.Config("transformer").Root;
+        return vaeFactor * className switch
+        {
+            "PixArtAlphaPipeline" or "PixArtSigmaPipeline" => Models.PixArt.PixArtConfig.FromJson(config).SampleSize,
+            "StableDiffusion3Pipeline" => Models.SD3.SD3Config.FromJson(config).SampleSize,
+            _ => throw Unsupported(folder, className),
+        };
+    }
+
     /// <summary>Whether the pipeline takes classifier-free guidance (Flux dev/schnell are guidance-distilled).</summary>
     public static bool HasClassifierFreeGuidance(string folder) => DiffusersFolder.Open(folder).Index.ClassName != "FluxPipeline";
 
