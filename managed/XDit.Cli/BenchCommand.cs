@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using XDit.Ops;
+using XDit.Parallel;
 using XDit.Pipelines;
 
 namespace XDit.Cli;
@@ -9,8 +10,10 @@ namespace XDit.Cli;
 /// <c>xdit bench</c>: end-to-end latency per stage (text encoders, each denoising step, VAE decode),
 /// warm-up runs excluded, median and spread over repeated runs, for a diffusers folder or a named
 /// architecture with random weights of the real size; plus the FLOPs of one denoising step (counted
-/// from the matrix products actually issued) and the throughput achieved. Markdown table, and JSON with
-/// <c>--json FILE</c>.
+/// from the matrix products actually issued) and the throughput achieved. With parallel degrees (or
+/// several meshes, <c>--compare "1;cfg2;ulysses2;ring2;cfg2xulysses2"</c>) each mesh runs on in-process
+/// ranks and also reports the communication one rank issues per step, by collective (calls and bytes
+/// sent; <c>DESIGN.md</c> §5b gives the cost model). Markdown tables, and JSON with <c>--json FILE</c>.
 /// </summary>
 public static class BenchCommand
 {
@@ -24,59 +27,161 @@ public static class BenchCommand
         var width = options.Int("width", 0, min: 0);
         var prompt = options.String("prompt", "A small cactus with a happy face in the Sahara desert.")!;
         var json = options.String("json");
-        options.RejectUnknown("bench");
-
-        using var loaded = source.Load(output);
-        var pipeline = loaded.Pipeline;
-        var defaults = loaded.Defaults;
-        var size = defaults.Height > 0 ? defaults.Height : pipeline.DefaultImageSize;
-        var request = defaults with
+        var single = new ParallelConfig
         {
-            Prompts = [prompt], Steps = steps, Seed = 0, UseResolutionBinning = false,
-            Height = height > 0 ? height : size, Width = width > 0 ? width : size,
+            DataParallelDegree = options.Int("data_parallel_degree", 1, min: 1, max: 64),
+            UseCfgParallel = options.Flag("use_cfg_parallel"),
+            UlyssesDegree = options.Int("ulysses_degree", 1, min: 1, max: 64),
+            RingDegree = options.Int("ring_degree", 1, min: 1, max: 64),
         };
-        var samples = new Dictionary<string, List<double>>();
-        var stepFlops = new List<long>();
-        for (int run = 0; run < warmup + runs; run++)
-        {
-            var counter = new StepFlops();
-            var result = pipeline.Generate(request, counter);
-            counter.Finish();
-            if (run < warmup) continue;
-            stepFlops.AddRange(counter.PerStep);
-            foreach (var timing in result.Timings)
-            {
-                var stage = timing.Stage.StartsWith("step ", StringComparison.Ordinal) ? "denoising step" : timing.Stage;
-                (samples.TryGetValue(stage, out var list) ? list : samples[stage] = new List<double>()).Add(timing.Duration.TotalMilliseconds);
-            }
-            (samples.TryGetValue("total", out var totals) ? totals : samples["total"] = new List<double>())
-                .Add(result.Timings.Sum(t => t.Duration.TotalMilliseconds));
-        }
+        var compare = options.String("compare");
+        options.RejectUnknown("bench");
+        var meshes = compare is null ? [single] : compare.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(ParseMesh).ToList();
 
-        var flops = stepFlops.Count > 0 ? stepFlops.Max() : 0;
-        var stepMedian = Median(samples["denoising step"]);
-        var gflops = flops / (stepMedian / 1000) / 1e9;
+        var (folder, defaults, name, temporary) = source.PrepareFolder(output);
+        try
+        {
+            var size = defaults.Height > 0 ? defaults.Height : PipelineLoader.DefaultImageSize(folder);
+            var request = defaults with
+            {
+                Prompts = Enumerable.Repeat(prompt, meshes.Max(m => m.DataParallelDegree)).ToList(), Steps = steps, Seed = 0,
+                UseResolutionBinning = false, Height = height > 0 ? height : size, Width = width > 0 ? width : size,
+            };
+            foreach (var mesh in meshes)
+                try { ParallelGeneration.Validate(folder, request, mesh); }
+                catch (XDitException e) { throw new UsageException($"mesh {mesh}: {e.Message}"); }
+            if (meshes.Any(m => m.WorldSize > 1) && source.Device.Kind != DeviceKind.Cpu)
+                throw new UsageException("parallel meshes run on in-process CPU ranks in this version; use --device cpu");
+
+            var reports = meshes.Select(mesh => Measure(source, folder, request, mesh, runs, warmup)).ToList();
+            output.WriteLine();
+            output.WriteLine($"{name}, {request.Height}x{request.Width}, {request.BatchSize} image(s), {steps} steps, {runs} runs after {warmup} warm-up");
+            foreach (var report in reports) WriteTable(report, output);
+            if (reports.Any(r => r.Mesh.WorldSize > 1)) WriteCommunication(reports, output);
+            if (json is not null)
+            {
+                var document = new
+                {
+                    model = name, height = request.Height, width = request.Width, images = request.BatchSize, steps, runs, warmup,
+                    meshes = reports.Select(r => new
+                    {
+                        mesh = r.Mesh.ToString(), ranks = r.Mesh.WorldSize, device = r.Device, flops_per_step = r.FlopsPerStep,
+                        gflops_per_s = r.GflopsPerSecond,
+                        stages = r.Samples.ToDictionary(s => s.Key, s => new { median_ms = Median(s.Value), min_ms = s.Value.Min(), max_ms = s.Value.Max(), samples = s.Value.Count }),
+                        communication_per_step = r.Communication.ToDictionary(c => c.Key, c => new { calls = c.Value.Calls, bytes_sent = c.Value.BytesSent }),
+                    }),
+                };
+                File.WriteAllText(json, JsonSerializer.Serialize(document, new JsonSerializerOptions { WriteIndented = true }));
+                output.WriteLine($"wrote {json}");
+            }
+            return 0;
+        }
+        finally
+        {
+            if (temporary is not null) Directory.Delete(temporary, recursive: true);
+        }
+    }
+
+    /// <summary>One mesh's measurements: stage samples of rank 0, the FLOPs of one of its steps and the
+    /// communication of its first measured step.</summary>
+    sealed record MeshReport(ParallelConfig Mesh, string Device, Dictionary<string, List<double>> Samples, long FlopsPerStep,
+        IReadOnlyDictionary<string, CollectiveVolume> Communication)
+    {
+        public double StepMedian => Median(Samples["denoising step"]);
+        public double GflopsPerSecond => FlopsPerStep / (StepMedian / 1000) / 1e9;
+    }
+
+    static MeshReport Measure(ModelSource source, string folder, GenerationRequest request, ParallelConfig mesh, int runs, int warmup)
+    {
+        LoadedModel? loaded = mesh.WorldSize == 1 ? source.LoadFolder(folder, TextWriter.Null) : null;
+        try
+        {
+            var samples = new Dictionary<string, List<double>>();
+            var stepFlops = new List<long>();
+            IReadOnlyDictionary<string, CollectiveVolume>? communication = null;
+            for (int run = 0; run < warmup + runs; run++)
+            {
+                var recorder = new StepRecorder();
+                var result = loaded is not null
+                    ? loaded.Pipeline.Generate(request, recorder)
+                    : ParallelGeneration.Run(folder, request, mesh, source.DType, progress: recorder);
+                if (run < warmup) continue;
+                stepFlops.AddRange(recorder.Flops);
+                communication ??= recorder.Communication.FirstOrDefault() ?? new Dictionary<string, CollectiveVolume>();
+                foreach (var timing in result.Timings)
+                {
+                    var stage = timing.Stage.StartsWith("step ", StringComparison.Ordinal) ? "denoising step" : timing.Stage;
+                    (samples.TryGetValue(stage, out var list) ? list : samples[stage] = []).Add(timing.Duration.TotalMilliseconds);
+                }
+                (samples.TryGetValue("total", out var totals) ? totals : samples["total"] = []).Add(result.Timings.Sum(t => t.Duration.TotalMilliseconds));
+            }
+            var device = loaded?.Context.ToString() ?? $"{mesh.WorldSize} in-process CPU ranks, {Math.Max(1, Environment.ProcessorCount / mesh.WorldSize)} threads each";
+            return new MeshReport(mesh, device, samples, stepFlops.Count > 0 ? stepFlops.Max() : 0, communication!);
+        }
+        finally
+        {
+            loaded?.Dispose();
+        }
+    }
+
+    static void WriteTable(MeshReport report, TextWriter output)
+    {
         output.WriteLine();
-        output.WriteLine($"{loaded.Name} on {pipeline.Context}, {request.Height}x{request.Width}, {steps} steps, {runs} runs after {warmup} warm-up");
+        output.WriteLine($"mesh {report.Mesh} on {report.Device} (stages of rank 0)");
         output.WriteLine("| stage | median ms | min ms | max ms | samples |");
         output.WriteLine("|---|---:|---:|---:|---:|");
-        foreach (var (stage, values) in samples)
+        foreach (var (stage, values) in report.Samples)
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {stage} | {Median(values):F1} | {values.Min():F1} | {values.Max():F1} | {values.Count} |"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"FLOPs per denoising step: {flops / 1e9:F3} G (matrix products); achieved {gflops:F1} GFLOP/s"));
-        if (json is not null)
+            $"FLOPs per denoising step (per rank): {report.FlopsPerStep / 1e9:F3} G (matrix products); achieved {report.GflopsPerSecond:F1} GFLOP/s"));
+    }
+
+    /// <summary>Per mesh: the step time next to what one rank sent in one step, by collective.</summary>
+    static void WriteCommunication(IReadOnlyList<MeshReport> reports, TextWriter output)
+    {
+        var collectives = reports.SelectMany(r => r.Communication.Keys).Distinct().Order().ToList();
+        output.WriteLine();
+        output.WriteLine("communication of rank 0 per denoising step (calls × bytes per call; DESIGN.md §5b)");
+        output.WriteLine($"| mesh | ranks | step median ms | {string.Join(" | ", collectives)} | total sent |");
+        output.WriteLine($"|---|---:|---:|{string.Concat(collectives.Select(_ => "---:|"))}---:|");
+        foreach (var r in reports)
         {
-            var report = new
-            {
-                model = loaded.Name, device = pipeline.Context.ToString(), height = request.Height, width = request.Width,
-                steps, runs, warmup, flops_per_step = flops, gflops_per_s = gflops,
-                stages = samples.ToDictionary(s => s.Key, s => new { median_ms = Median(s.Value), min_ms = s.Value.Min(), max_ms = s.Value.Max(), samples = s.Value.Count }),
-            };
-            File.WriteAllText(json, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
-            output.WriteLine($"wrote {json}");
+            var cells = collectives.Select(c => r.Communication.TryGetValue(c, out var v) && v.Calls > 0 ? $"{v.Calls} × {Bytes(v.BytesSent / v.Calls)}" : "–");
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {r.Mesh} | {r.Mesh.WorldSize} | {r.StepMedian:F1} | {string.Join(" | ", cells)} | {Bytes(r.Communication.Values.Sum(v => v.BytesSent))} |"));
         }
-        return 0;
+    }
+
+    static string Bytes(long bytes) => bytes switch
+    {
+        >= 1 << 30 => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1 << 30):F2} GiB"),
+        >= 1 << 20 => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1 << 20):F2} MiB"),
+        >= 1 << 10 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1024.0:F1} KiB"),
+        _ => $"{bytes} B",
+    };
+
+    /// <summary>"1", or degrees joined by 'x': dp2, cfg2 (or cfg), ulysses2 (u2), ring2 (r2).</summary>
+    internal static ParallelConfig ParseMesh(string spec)
+    {
+        var mesh = new ParallelConfig();
+        if (spec == "1") return mesh;
+        foreach (var part in spec.Split('x', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var name = new string(part.TakeWhile(char.IsLetter).ToArray());
+            var digits = part[name.Length..];
+            if (!int.TryParse(digits.Length == 0 && name == "cfg" ? "2" : digits, NumberStyles.None, CultureInfo.InvariantCulture, out var degree) || degree < 1)
+                throw new UsageException($"--compare: '{part}' in mesh '{spec}' needs a degree (dp2, cfg2, ulysses2, ring2)");
+            mesh = name switch
+            {
+                "dp" => mesh with { DataParallelDegree = degree },
+                "cfg" when degree is 1 or 2 => mesh with { UseCfgParallel = degree == 2 },
+                "ulysses" or "u" => mesh with { UlyssesDegree = degree },
+                "ring" or "r" => mesh with { RingDegree = degree },
+                _ => throw new UsageException($"--compare: '{part}' in mesh '{spec}' is not one of dp<N>, cfg2, ulysses<N>, ring<N>"),
+            };
+        }
+        return mesh;
     }
 
     static double Median(List<double> values)
@@ -85,20 +190,26 @@ public static class BenchCommand
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
-    /// <summary>Reads the pipeline thread's FLOP counter at each step boundary (progress reports arrive
-    /// synchronously on that thread).</summary>
-    sealed class StepFlops : IProgress<GenerationProgress>
+    /// <summary>Reads the reporting thread's FLOP and communication counters at each step boundary
+    /// (progress reports arrive synchronously on the thread of rank 0).</summary>
+    sealed class StepRecorder : IProgress<GenerationProgress>
     {
-        long _mark = -1;
-        public List<long> PerStep { get; } = new();
+        long _flops = -1;
+        IReadOnlyDictionary<string, CollectiveVolume>? _volumes;
+        public List<long> Flops { get; } = [];
+        public List<Dictionary<string, CollectiveVolume>> Communication { get; } = [];
 
         public void Report(GenerationProgress value)
         {
             if (value.Stage != "denoising" && value.Stage != "vae decode") return;
-            if (_mark >= 0) PerStep.Add(FlopCounter.Current - _mark);
-            _mark = value.Stage == "denoising" ? FlopCounter.Current : -1;
+            if (_flops >= 0)
+            {
+                Flops.Add(FlopCounter.Current - _flops);
+                Communication.Add(CommunicationCounter.Difference(CommunicationCounter.Snapshot(), _volumes!));
+            }
+            var inStep = value.Stage == "denoising";
+            _flops = inStep ? FlopCounter.Current : -1;
+            _volumes = inStep ? CommunicationCounter.Snapshot() : null;
         }
-
-        public void Finish() { }
     }
 }

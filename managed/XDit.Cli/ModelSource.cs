@@ -39,6 +39,8 @@ public sealed class ModelSource
 
     public DType DType => _dtype;
 
+    public Device Device => _device;
+
     /// <summary>The model's folder (written first for an architecture with random weights), the request
     /// defaults of its architecture, and the temporary folder to delete afterwards, if any.</summary>
     public (string Folder, GenerationRequest Defaults, string Name, string? Temporary) PrepareFolder(TextWriter log)
@@ -68,18 +70,32 @@ public sealed class ModelSource
     public LoadedModel Load(TextWriter log)
     {
         var (folder, defaults, name, temporary) = PrepareFolder(log);
+        try
+        {
+            return LoadFolder(folder, log, defaults, name, temporary);
+        }
+        catch
+        {
+            if (temporary is not null) Directory.Delete(temporary, recursive: true);
+            throw;
+        }
+    }
+
+    /// <summary>Loads the pipeline of a folder already prepared (<see cref="PrepareFolder"/>) on a new
+    /// context; disposing the result deletes <paramref name="temporary"/>, if given.</summary>
+    public LoadedModel LoadFolder(string folder, TextWriter log, GenerationRequest? defaults = null, string? name = null, string? temporary = null)
+    {
         var context = DeviceContext.Create(_device);
         try
         {
             var load = Stopwatch.StartNew();
             var pipeline = PipelineLoader.Load(folder, context, _dtype);
             log.WriteLine($"loaded {folder} on {context} in {load.Elapsed.TotalSeconds:F1} s");
-            return new LoadedModel(pipeline, context, defaults, name, temporary);
+            return new LoadedModel(pipeline, context, defaults ?? new GenerationRequest(), name ?? Path.GetFileName(folder), temporary);
         }
         catch
         {
             context.Dispose();
-            if (temporary is not null) Directory.Delete(temporary, recursive: true);
             throw;
         }
     }

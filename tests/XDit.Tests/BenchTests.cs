@@ -37,7 +37,7 @@ public class BenchTests
                 "--num_inference_steps", "2", "--json", json]), output), Is.Zero);
             Assert.That(output.ToString(), Does.Contain("| denoising step |").And.Contain("GFLOP/s"));
             using var report = JsonDocument.Parse(File.ReadAllText(json));
-            var root = report.RootElement;
+            var root = report.RootElement.GetProperty("meshes")[0];
             Assert.That(root.GetProperty("stages").GetProperty("denoising step").GetProperty("samples").GetInt32(), Is.EqualTo(4), "2 runs × 2 steps");
             Assert.That(root.GetProperty("stages").GetProperty("vae decode").GetProperty("samples").GetInt32(), Is.EqualTo(2), "warm-up excluded");
             // The tiny model's step is dominated by its 8 blocks: at least their self-attention projections.
@@ -47,5 +47,43 @@ public class BenchTests
         {
             File.Delete(json);
         }
+    }
+
+    [Test]
+    public void CompareReportsEachMeshWithItsCommunication()
+    {
+        var json = Path.Combine(Path.GetTempPath(), $"xdit-bench-{Guid.NewGuid():N}.json");
+        try
+        {
+            var output = new StringWriter();
+            Assert.That(BenchCommand.Run(new CommandLine(["--arch", "tiny-pixart", "--random_weights", "--runs", "1", "--warmup", "0",
+                "--num_inference_steps", "2", "--compare", "1; cfg2 ; ulysses2xring2", "--json", json]), output), Is.Zero);
+            Assert.That(output.ToString(), Does.Contain("| dp 1 × cfg 1 × ulysses 2 × ring 2 | 4 |"));
+            using var report = JsonDocument.Parse(File.ReadAllText(json));
+            var meshes = report.RootElement.GetProperty("meshes");
+            Assert.That(meshes.GetArrayLength(), Is.EqualTo(3));
+            Assert.That(meshes[0].GetProperty("communication_per_step").EnumerateObject().Count(), Is.Zero, "one rank sends nothing");
+            Assert.That(meshes[1].GetProperty("communication_per_step").GetProperty("all_gather").GetProperty("calls").GetInt64(), Is.EqualTo(1),
+                "CFG gathers the prediction once per step");
+            var usp = meshes[2].GetProperty("communication_per_step");
+            Assert.That(usp.GetProperty("all_to_all").GetProperty("calls").GetInt64(), Is.EqualTo(4 * 8), "q, k, v and the output in 8 blocks");
+            Assert.That(usp.GetProperty("shift").GetProperty("calls").GetInt64(), Is.EqualTo(2 * 8), "keys and values once around a ring of 2");
+            // Each of 4 ranks does a quarter of the image-token work; the caption's keys and values (30 tokens
+            // against 64 image tokens here) are projected on every rank, as xDiT does.
+            Assert.That(meshes[2].GetProperty("flops_per_step").GetInt64() * 2, Is.LessThan(meshes[0].GetProperty("flops_per_step").GetInt64()));
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+    }
+
+    [Test]
+    public void MeshSpecificationsParse()
+    {
+        Assert.That(BenchCommand.ParseMesh("dp2xcfg2xu2xr4"), Is.EqualTo(new Parallel.ParallelConfig
+            { DataParallelDegree = 2, UseCfgParallel = true, UlyssesDegree = 2, RingDegree = 4 }));
+        Assert.That(BenchCommand.ParseMesh("1"), Is.EqualTo(new Parallel.ParallelConfig()));
+        Assert.That(Assert.Throws<UsageException>(() => BenchCommand.ParseMesh("tp2"))!.Message, Does.Contain("tp2"));
     }
 }

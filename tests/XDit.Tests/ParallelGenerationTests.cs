@@ -104,6 +104,34 @@ public class ParallelGenerationTests
         Assert.That(parallel.Latents, Is.EqualTo(expected.Latents));
     }
 
+    /// <summary>The bytes a rank sends in one denoising step of USP (Ulysses 2 × Ring 2) are the cost
+    /// model's (DESIGN.md §5b) with the padded shard length: per block 4 all-to-alls of B·s·C elements of
+    /// which (U − 1)/U leave, and R − 1 ring passes of the key and value blocks (B·U·s tokens × C/U).</summary>
+    [Test]
+    public void UspCommunicationVolumeIsTheCostModels()
+    {
+        var config = new ParallelConfig { UlyssesDegree = 2, RingDegree = 2 };
+        var request = Request("tiny-pixart", 30) with { Steps = 1, LatentsOnly = true };
+        var volumes = InProcessWorld.Run(config.WorldSize, world =>
+        {
+            var mesh = ProcessMesh.Create(world, config);
+            using var context = Contexts.Cpu(threads: 1);
+            using var pipeline = PipelineLoader.Load(Folders["tiny-pixart"], context);
+            var before = CommunicationCounter.Snapshot();
+            pipeline.Generate(request, mesh);
+            return CommunicationCounter.Difference(CommunicationCounter.Snapshot(), before);
+        });
+        long batch = 2 * 2, blocks = 8, channels = 64, shard = (81 + 3) / 4, outChannels = 2 * 2 * 8, f32 = 4;
+        var expected = new Dictionary<string, CollectiveVolume>
+        {
+            ["all_to_all"] = new(4 * blocks, 4 * blocks * batch * shard * channels * f32 / 2),
+            ["shift"] = new(2 * blocks, 2 * blocks * batch * 2 * shard * (channels / 2) * f32),
+            ["all_gather"] = new(1, 3 * batch * shard * outChannels * f32),
+            ["all_reduce"] = new(1, f32 * 2 * 3 / 4), // the cancellation agreement of the step
+        };
+        foreach (var volume in volumes) Assert.That(volume, Is.EquivalentTo(expected));
+    }
+
     [Test]
     public void InvalidMeshesAreRejectedBeforeLoading()
     {
