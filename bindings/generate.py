@@ -59,6 +59,7 @@ LIBRARY_NAME = "xdit_native"
 HANDLE_TYPES = {
     "xdit_context": "ContextHandle",
     "xdit_buffer": "BufferHandle",
+    "xdit_comm": "CommHandle",
 }
 
 # Functions that end a handle's life take the raw pointer (nint): SafeHandle.ReleaseHandle calls them.

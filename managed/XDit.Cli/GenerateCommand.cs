@@ -39,6 +39,7 @@ public static class GenerateCommand
             RingDegree = options.Int("ring_degree", 1, min: 1, max: 64),
         };
         var checkSingleRank = options.Flag("check_single_rank");
+        var mpi = options.String("comm", "inproc") == "mpi";
         RejectUnimplementedParallelism(options);
         options.RejectUnknown("generate");
         if (outputType is not ("pil" or "png" or "latent"))
@@ -59,6 +60,7 @@ public static class GenerateCommand
             UseResolutionBinning = binning,
         };
 
+        if (mpi) return RunMpi(source, parallel, output, Request, outputType, outputPath, checkSingleRank);
         if (parallel.WorldSize > 1) return RunParallel(source, parallel, output, Request, outputType, outputPath, checkSingleRank);
 
         using var loaded = source.Load(output);
@@ -100,6 +102,57 @@ public static class GenerateCommand
         }
     }
 
+    /// <summary>
+    /// <c>--comm mpi</c>: this process is one rank of an mpirun job whose size must be the mesh's. Every
+    /// rank prepares the model (random weights are the same for the same seed) and runs its part; rank 0
+    /// gathers the result, prints and writes it. A rank that fails exits non-zero, and mpirun stops the job.
+    /// </summary>
+    static int RunMpi(ModelSource source, ParallelConfig parallel, TextWriter output,
+        Func<int, GenerationRequest, GenerationRequest> makeRequest, string outputType, string? outputPath, bool checkSingleRank)
+    {
+        if (!MpiCommunicator.LaunchedByMpirun)
+            throw new UsageException($"--comm mpi: start the ranks with mpirun (mpirun -np {parallel.WorldSize} xdit generate ... --comm mpi)");
+        if (source.SavesModel)
+            throw new UsageException("--comm mpi with --save_model: every rank would write the folder; write it first (one process), then pass --model");
+        var world = MpiCommunicator.World();
+        var log = world.Rank == 0 ? output : TextWriter.Null;
+        var (folder, defaults, name, temporary) = source.PrepareFolder(log);
+        try
+        {
+            if (world.Size != parallel.WorldSize)
+                throw new UsageException($"the mesh {parallel} needs {parallel.WorldSize} ranks; mpirun started {world.Size} (use mpirun -np {parallel.WorldSize})");
+            var request = makeRequest(PipelineLoader.DefaultImageSize(folder), defaults);
+            try
+            {
+                ParallelGeneration.Validate(folder, request, parallel);
+            }
+            catch (XDitException e) when (e.Status == Native.XditStatus.InvalidArgument)
+            {
+                throw new UsageException(e.Message);
+            }
+            var local = int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_SIZE"), out var n) && n > 0 ? n : 1;
+            var options = new ContextOptions { NumThreads = Math.Max(1, Environment.ProcessorCount / local) };
+            log.WriteLine($"running on {world.Size} MPI ranks ({parallel})");
+            var progress = world.Rank == 0 ? new ProgressLine(output) : null;
+            var result = ParallelGeneration.RunOnWorld(world, folder, request, parallel, source.DType, options, progress);
+            progress?.Finish();
+            if (world.Rank == 0)
+            {
+                WriteOutputs(result, request, outputType, outputPath, name, output, parallel);
+                PrintTimings(result, output);
+                if (checkSingleRank) CompareWithSingleRank(folder, request, source.DType, result, output);
+            }
+            world.Barrier();
+            world.Dispose();
+            MpiCommunicator.FinalizeMpi();
+            return 0;
+        }
+        finally
+        {
+            if (temporary is not null) Directory.Delete(temporary, recursive: true);
+        }
+    }
+
     /// <summary><c>--check_single_rank</c>: runs the same request on one rank and prints how far the
     /// parallel result is from it.</summary>
     static void CompareWithSingleRank(string folder, GenerationRequest request, DType dtype, GenerationResult parallel, TextWriter output)
@@ -113,8 +166,14 @@ public static class GenerateCommand
             diff += Math.Pow(parallel.Latents[i] - single.Latents[i], 2);
             norm += Math.Pow(single.Latents[i], 2);
         }
+        var relative = $"single-rank check: latents relative L2 {Math.Sqrt(diff / norm):E2}";
+        if (single.Images.Count == 0)
+        {
+            output.WriteLine(relative);
+            return;
+        }
         var maxPixel = parallel.Images.Zip(single.Images).SelectMany(p => p.First.Zip(p.Second, (a, b) => Math.Abs(a - b))).DefaultIfEmpty(0).Max();
-        output.WriteLine($"single-rank check: latents relative L2 {Math.Sqrt(diff / norm):E2}, largest pixel difference {maxPixel} " +
+        output.WriteLine($"{relative}, largest pixel difference {maxPixel} " +
                          (maxPixel == 0 ? "(the parallel image is identical to the single-rank image)"
                              : maxPixel <= 1 ? "(the parallel image equals the single-rank image up to 8-bit rounding)" : "(DIFFERENT)"));
     }
@@ -127,8 +186,11 @@ public static class GenerateCommand
             if (options.Int(degree, 1, min: 1) > 1)
                 throw new UsageException($"--{degree} > 1 is not implemented in this version yet (CFG, data, Ulysses and Ring parallelism are); run with degree 1");
         if (options.Flag("use_parallel_vae")) throw new UsageException("--use_parallel_vae: parallel VAE decode is not implemented in this version yet");
-        if (options.String("comm", "inproc") is { } comm && comm != "inproc")
-            throw new UsageException($"--comm {comm}: only the in-process communicator (inproc) exists in this version; MPI and NCCL are to come");
+        var comm = options.String("comm", "inproc");
+        if (comm is not ("inproc" or "mpi"))
+            throw new UsageException(comm == "nccl"
+                ? "--comm nccl: the NCCL communicator is not implemented in this version yet; use inproc (ranks as threads) or mpi (ranks as processes under mpirun)"
+                : $"--comm must be inproc or mpi, got '{comm}'");
         if (options.Int("num_pipeline_patch", 1, min: 1) > 1) throw new UsageException("--num_pipeline_patch > 1 needs PipeFusion, which is not implemented yet");
         if (options.Ints("attn_layer_num_for_pp").Count > 0) throw new UsageException("--attn_layer_num_for_pp needs PipeFusion, which is not implemented yet");
     }

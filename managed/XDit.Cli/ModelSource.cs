@@ -41,6 +41,9 @@ public sealed class ModelSource
 
     public Device Device => _device;
 
+    /// <summary>An architecture's random weights are written to <c>--save_model DIR</c> to be kept.</summary>
+    public bool SavesModel => _saveModel is not null && _arch is not null;
+
     /// <summary>The model's folder (written first for an architecture with random weights), the request
     /// defaults of its architecture, and the temporary folder to delete afterwards, if any.</summary>
     public (string Folder, GenerationRequest Defaults, string Name, string? Temporary) PrepareFolder(TextWriter log)

@@ -9,10 +9,12 @@ try
         Console.WriteLine("       xdit serve (--model DIR | --arch NAME --random_weights) [--host 127.0.0.1] [--port 6000] [--token T] [--queue_size 16] [--output_folder results]");
         Console.WriteLine("       xdit bench (--model DIR | --arch NAME --random_weights) [--num_inference_steps 4] [--runs 3] [--warmup 1] [--height H --width W] [--json FILE]");
         Console.WriteLine("       xdit check [--golden DIR]   (environment report, or run golden case folders)");
+        Console.WriteLine("       xdit check --comm inproc|mpi [--ranks N]   (every collective against its reference; mpi under mpirun)");
         Console.WriteLine("architectures: " + string.Join(", ", XDit.Pipelines.Architectures.Names));
         Console.WriteLine("options of generate (xDiT's names; dashes or underscores): --negative_prompt --height --width --num_inference_steps");
         Console.WriteLine("  --guidance_scale --seed --num_images_per_prompt --max_sequence_length --output_type pil|latent --output PATH");
         Console.WriteLine("  --save_model DIR --device cpu|cuda:N --dtype f32|bf16|f16");
+        Console.WriteLine("  --use_cfg_parallel --data_parallel_degree N --ulysses_degree N --ring_degree N --comm inproc|mpi --check_single_rank");
         return args.Length == 0 ? 2 : 0;
     }
     var options = new CommandLine(args.Skip(1));
@@ -26,7 +28,10 @@ try
             return ServeCommand.Run(options, args, Console.Out);
         case "check":
             var golden = options.String("golden");
+            var comm = options.String("comm");
+            var ranks = options.Int("ranks", 4, min: 1, max: 64);
             options.RejectUnknown("check");
+            if (comm is not null) return CommCheckCommand.Run(comm, ranks, Console.Out);
             return golden is null ? EnvironmentReport.Run(Console.Out) : XDit.Cli.Golden.GoldenRunner.Run(golden, Console.Out);
         default:
             throw new UsageException($"unknown command '{args[0]}' (commands: generate, serve, bench, check)");

@@ -10,7 +10,7 @@ namespace XDit.Native;
 public static partial class NativeConstants
 {
     /// <summary>Bumped on every change of a signature, struct or enum value below.</summary>
-    public const int XDIT_ABI_VERSION = 4;
+    public const int XDIT_ABI_VERSION = 5;
     /// <summary>The largest tensor rank a descriptor carries.</summary>
     public const int XDIT_MAX_RANK = 6;
 }
@@ -419,4 +419,73 @@ public static unsafe partial class NativeMethods
     [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial XditStatus xdit_conv2d(ContextHandle context, in XditTensor x, in XditTensor weight, in XditTensor bias, int stride_h, int stride_w, int pad_h, int pad_w, in XditTensor @out);
+
+    /// <summary>
+    /// Open MPI, loaded at run time (libmpi.so.40, or XDIT_MPI_LIB): one rank per process, launched by
+    /// mpirun. The first call initialises MPI (thread level MULTIPLE, at least SERIALIZED) with
+    /// MPI_ERRORS_RETURN; without Open MPI it fails with XDIT_STATUS_UNAVAILABLE. Every collective is
+    /// bounded by timeout_seconds: a rank that fails, leaves or calls another collective makes the others
+    /// fail with XDIT_STATUS_TIMEOUT, after which the communicator refuses further calls. Buffers are host
+    /// memory, contiguous; sizes in bytes (at most 2^31 − 1 per message). Collective calls must be made by
+    /// every rank of the communicator in the same order.
+    /// </summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_comm_mpi_world(double timeout_seconds, out CommHandle out_comm);
+
+    /// <summary>
+    /// Finalises MPI if this library initialised it: the process's last MPI call, after every
+    /// communicator is destroyed.
+    /// </summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_comm_mpi_finalize();
+
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_comm_destroy(nint comm);
+
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_comm_rank(CommHandle comm, out int rank);
+
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_comm_size(CommHandle comm, out int size);
+
+    /// <summary>Collective: ranks with the same color form a new communicator, ordered by key (then by rank).</summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_comm_split(CommHandle comm, int color, int key, out CommHandle out_comm);
+
+    /// <summary>received = every rank's `bytes` of send, in rank order (size · bytes).</summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_comm_all_gather(CommHandle comm, in byte send, ref byte received, long bytes);
+
+    /// <summary>Chunk r (bytes_per_rank each) of send goes to rank r and arrives there as its chunk (this rank).</summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_comm_all_to_all(CommHandle comm, in byte send, ref byte received, long bytes_per_rank);
+
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_comm_broadcast(CommHandle comm, ref byte data, long bytes, int root);
+
+    /// <summary>The ring step: received = the send of rank (rank − 1) mod size.</summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_comm_shift(CommHandle comm, in byte send, ref byte received, long bytes);
+
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_comm_send(CommHandle comm, in byte data, long bytes, int peer);
+
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_comm_receive(CommHandle comm, ref byte data, long bytes, int peer);
+
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_comm_barrier(CommHandle comm);
 }

@@ -60,6 +60,22 @@ public class CommunicatorTests
         }
     }
 
+    /// <summary>The check that <c>xdit check --comm</c> runs (the same one the MPI tests run under mpirun).</summary>
+    [TestCase(1)]
+    [TestCase(2)]
+    [TestCase(5)]
+    public void CollectiveCheckPassesInProcess(int size)
+    {
+        var outcomes = InProcessWorld.Run(size, comm =>
+        {
+            using var context = Contexts.Cpu(threads: 1);
+            return CollectiveCheck.Run(comm, context);
+        }, TimeSpan.FromSeconds(20));
+        foreach (var rank in outcomes)
+            Assert.That(rank.Where(o => !o.Passed).Select(o => $"{o.Collective}: {o.Detail}"), Is.Empty);
+        Assert.That(outcomes[0].Select(o => o.Collective), Does.Contain("shift").And.Contain("all_to_all"));
+    }
+
     [Test]
     public void SplitGroupsAndSendReceive()
     {

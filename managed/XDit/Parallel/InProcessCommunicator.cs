@@ -18,14 +18,12 @@ internal sealed class InProcessCommunicator(Rendezvous group, int rank, TimeSpan
 
     object?[] Exchange(object? value, string signature) => group.Exchange(rank, value, signature, timeout);
 
-    static long Bytes(Tensor t) => t.NumElements * t.DType.ElementSize();
-
     static string Describe(string op, Tensor t) => $"{op}({t.DType.Name()} {t.ShapeString})";
 
     public void AllGather(Tensor input, Tensor output)
     {
-        RequireShape(output, [Size, .. input.Shape.ToArray()], "all_gather output");
-        CommunicationCounter.Add("all_gather", Bytes(input) * (Size - 1));
+        Collectives.RequireShape(output, [Size, .. input.Shape.ToArray()], "all_gather output");
+        CommunicationCounter.Add("all_gather", Collectives.Bytes(input) * (Size - 1));
         var inputs = Exchange(input, Describe("all_gather", input));
         for (int r = 0; r < Size; r++)
         {
@@ -39,8 +37,8 @@ internal sealed class InProcessCommunicator(Rendezvous group, int rank, TimeSpan
     {
         if (send.Rank < 1 || send.Size(0) != Size)
             throw new XDitException(Native.XditStatus.InvalidArgument, $"all_to_all send {send.ShapeString} must have {Size} chunks in its first dimension");
-        RequireShape(received, send.Shape.ToArray(), "all_to_all received");
-        CommunicationCounter.Add("all_to_all", Bytes(send) / Size * (Size - 1));
+        Collectives.RequireShape(received, send.Shape.ToArray(), "all_to_all received");
+        CommunicationCounter.Add("all_to_all", Collectives.Bytes(send) / Size * (Size - 1));
         var sends = Exchange(send, Describe("all_to_all", send));
         for (int q = 0; q < Size; q++)
         {
@@ -53,8 +51,8 @@ internal sealed class InProcessCommunicator(Rendezvous group, int rank, TimeSpan
 
     public void Shift(Tensor send, Tensor received)
     {
-        RequireShape(received, send.Shape.ToArray(), "shift received");
-        CommunicationCounter.Add("shift", Size > 1 ? Bytes(send) : 0);
+        Collectives.RequireShape(received, send.Shape.ToArray(), "shift received");
+        CommunicationCounter.Add("shift", Size > 1 ? Collectives.Bytes(send) : 0);
         var sends = Exchange(send, Describe("shift", send));
         Elementwise.Copy((Tensor)sends[(rank + Size - 1) % Size]!, received);
         Exchange(null, "shift done");
@@ -62,17 +60,12 @@ internal sealed class InProcessCommunicator(Rendezvous group, int rank, TimeSpan
 
     public void AllReduce(Tensor data, ReduceOp op = ReduceOp.Sum)
     {
-        CommunicationCounter.Add("all_reduce", Bytes(data) * 2 * (Size - 1) / Size);
+        CommunicationCounter.Add("all_reduce", Collectives.Bytes(data) * 2 * (Size - 1) / Size);
         var inputs = Exchange(data, Describe($"all_reduce_{op.ToString().ToLowerInvariant()}", data));
         // Every rank adds in rank order into its own temporary, so all ranks get the same bits.
         using var scope = new TensorScope();
-        var total = ((Tensor)inputs[0]!).Clone();
-        for (int r = 1; r < Size; r++)
-        {
-            var other = (Tensor)inputs[r]!;
-            if (op == ReduceOp.Sum) Elementwise.Add(total, other, total);
-            else Elementwise.Max(total, other, total);
-        }
+        var total = data.Clone();
+        Collectives.ReduceInRankOrder(inputs.Select(i => (Tensor)i!).ToList(), op, total);
         Exchange(null, "all_reduce read");
         Elementwise.Copy(total, data);
     }
@@ -80,7 +73,7 @@ internal sealed class InProcessCommunicator(Rendezvous group, int rank, TimeSpan
     public void Broadcast(Tensor data, int root)
     {
         CheckPeer(root, "broadcast root");
-        CommunicationCounter.Add("broadcast", rank == root ? Bytes(data) : 0);
+        CommunicationCounter.Add("broadcast", rank == root ? Collectives.Bytes(data) : 0);
         var inputs = Exchange(rank == root ? data : null, Describe($"broadcast(root {root})", data));
         if (rank != root) Elementwise.Copy((Tensor)inputs[root]!, data);
         Exchange(null, "broadcast done");
@@ -95,7 +88,7 @@ internal sealed class InProcessCommunicator(Rendezvous group, int rank, TimeSpan
     {
         CheckPeer(peer, sending ? "send peer" : "receive peer");
         if (peer == rank) throw new XDitException(Native.XditStatus.InvalidArgument, $"rank {rank} cannot send to itself");
-        if (sending) CommunicationCounter.Add("send", Bytes(data));
+        if (sending) CommunicationCounter.Add("send", Collectives.Bytes(data));
         var pair = PairGroup(peer);
         var (low, high) = (Math.Min(rank, peer), Math.Max(rank, peer));
         var sender = sending ? rank : peer;
@@ -130,12 +123,6 @@ internal sealed class InProcessCommunicator(Rendezvous group, int rank, TimeSpan
     {
         if (peer < 0 || peer >= Size)
             throw new XDitException(Native.XditStatus.InvalidArgument, $"{what} {peer} is outside the group of {Size} ranks");
-    }
-
-    static void RequireShape(Tensor t, long[] shape, string what)
-    {
-        if (!Shapes.Equal(t.Shape, shape))
-            throw new XDitException(Native.XditStatus.InvalidArgument, $"{what} {t.ShapeString} must be {Shapes.ToString(shape)}");
     }
 }
 

@@ -1,14 +1,16 @@
 using XDit.Parallel;
+using XDit.Tensors;
 
 namespace XDit.Pipelines;
 
 /// <summary>
-/// Runs a generation on the in-process ranks of a <see cref="ParallelConfig"/> (threads, each with its own
-/// CPU context and its share of the cores), for any pipeline of <see cref="PipelineLoader"/>: data
-/// parallelism (the batch split across replicas; each replica starts from its rows of the whole batch's
-/// noise), CFG parallelism (the two guidance branches on two ranks) and USP sequence parallelism (Ulysses
-/// × Ring over the tokens of every transformer pass). The result — images in request order and the final
-/// latents — equals the single-rank run's.
+/// Runs a generation on the ranks of a <see cref="ParallelConfig"/>, for any pipeline of
+/// <see cref="PipelineLoader"/>: data parallelism (the batch split across replicas; each replica starts
+/// from its rows of the whole batch's noise), CFG parallelism (the two guidance branches on two ranks)
+/// and USP sequence parallelism (Ulysses × Ring over the tokens of every transformer pass). The ranks are
+/// threads of this process (<see cref="Run"/>, each with its own CPU context and its share of the cores)
+/// or processes started by mpirun (<see cref="RunOnWorld"/>). The result — images in request order and
+/// the final latents — equals the single-rank run's.
 /// </summary>
 public static class ParallelGeneration
 {
@@ -28,6 +30,7 @@ public static class ParallelGeneration
         config.Validate(PipelineLoader.AttentionHeads(folder));
     }
 
+    /// <summary>On <see cref="ParallelConfig.WorldSize"/> in-process ranks.</summary>
     /// <param name="contextOptions">The options of every rank's CPU context (its thread count is replaced by
     /// the rank's share of the cores).</param>
     /// <param name="progress">Reports world rank 0's progress.</param>
@@ -37,33 +40,99 @@ public static class ParallelGeneration
         CancellationToken cancellation = default)
     {
         Validate(folder, request, config);
-        var images = request.BatchSize;
-        var perReplica = images / config.DataParallelDegree;
-        var expanded = request.PromptPerImage();
-        var threads = Math.Max(1, Environment.ProcessorCount / config.WorldSize);
+        var options = (contextOptions ?? new ContextOptions()) with { NumThreads = Math.Max(1, Environment.ProcessorCount / config.WorldSize) };
+        var parts = InProcessWorld.Run(config.WorldSize,
+            world => RunRank(world, folder, request, config, dtype, options, world.Rank == 0 ? progress : null, cancellation), timeout);
+        return Assemble(parts, request);
+    }
 
-        var results = InProcessWorld.Run(config.WorldSize, world =>
+    /// <summary>
+    /// As one rank of <paramref name="world"/> (for example <see cref="MpiCommunicator.World"/>, one process
+    /// per rank): every rank calls it, and every rank returns the whole result (the replicas' latents and
+    /// images are gathered over the world).
+    /// </summary>
+    /// <param name="contextOptions">This rank's CPU context (its thread count included).</param>
+    public static GenerationResult RunOnWorld(ICommunicator world, string folder, GenerationRequest request, ParallelConfig config,
+        DType dtype = DType.F32, ContextOptions? contextOptions = null, IProgress<GenerationProgress>? progress = null,
+        CancellationToken cancellation = default)
+    {
+        Validate(folder, request, config);
+        var mine = RunRank(world, folder, request, config, dtype, contextOptions ?? new ContextOptions(), progress, cancellation);
+        return Assemble(GatherParts(world, mine, request), request);
+    }
+
+    sealed record RankPart(int Replica, bool Leader, GenerationResult Result);
+
+    static RankPart RunRank(ICommunicator world, string folder, GenerationRequest request, ParallelConfig config, DType dtype,
+        ContextOptions options, IProgress<GenerationProgress>? progress, CancellationToken cancellation)
+    {
+        var mesh = ProcessMesh.Create(world, config);
+        var replica = mesh.DataParallelRank;
+        var perReplica = request.BatchSize / config.DataParallelDegree;
+        using var context = DeviceContext.Create(Device.Cpu, options);
+        using var pipeline = PipelineLoader.Load(folder, context, dtype);
+        var part = request with
         {
-            var mesh = ProcessMesh.Create(world, config);
-            var replica = mesh.DataParallelRank;
-            using var context = DeviceContext.Create(Device.Cpu, (contextOptions ?? new ContextOptions()) with { NumThreads = threads });
-            using var pipeline = PipelineLoader.Load(folder, context, dtype);
-            var part = request with
-            {
-                Prompts = expanded.Skip(replica * perReplica).Take(perReplica).ToList(),
-                ImagesPerPrompt = 1,
-                NoiseOffset = replica * perReplica,
-                NoiseBatch = images,
-            };
-            var result = pipeline.Generate(part, mesh, world.Rank == 0 ? progress : null, cancellation);
-            return (Replica: replica, Leader: mesh.IsReplicaLeader, Result: result);
-        }, timeout);
+            Prompts = request.PromptPerImage().Skip(replica * perReplica).Take(perReplica).ToList(),
+            ImagesPerPrompt = 1,
+            NoiseOffset = replica * perReplica,
+            NoiseBatch = request.BatchSize,
+        };
+        return new RankPart(replica, mesh.IsReplicaLeader, pipeline.Generate(part, mesh, progress, cancellation));
+    }
 
-        var leaders = results.Where(r => r.Leader).OrderBy(r => r.Replica).Select(r => r.Result).ToList();
+    /// <summary>The replica leaders' results, in replica order, as one result for the whole request.</summary>
+    static GenerationResult Assemble(IReadOnlyList<RankPart> parts, GenerationRequest request)
+    {
+        var leaders = parts.Where(p => p.Leader).OrderBy(p => p.Replica).Select(p => p.Result).ToList();
         var first = leaders[0];
         var latentShape = first.LatentShape.ToArray();
-        latentShape[0] = images;
+        latentShape[0] = request.BatchSize;
         return new GenerationResult(leaders.SelectMany(r => r.Images).ToList(), first.Width, first.Height,
             leaders.SelectMany(r => r.Latents).ToArray(), latentShape, first.Timings) { ResolutionBin = first.ResolutionBin };
+    }
+
+    /// <summary>Every rank's part on every rank: latents (all ranks of a replica hold its latents) and the
+    /// leaders' images, all-gathered over the world as fixed-size buffers.</summary>
+    static List<RankPart> GatherParts(ICommunicator world, RankPart mine, GenerationRequest request)
+    {
+        using var context = DeviceContext.Create(Device.Cpu, new ContextOptions { NumThreads = 1 });
+        using var scope = new TensorScope();
+        var result = mine.Result;
+        var imageBytes = (long)result.Width * result.Height * 3;
+        // The same sizes on every rank: the replica's images when the request decodes, whether this rank decoded or not.
+        var imageCount = request.LatentsOnly ? 0 : (int)result.LatentShape[0];
+        // [replica, leader, latents..., image bytes packed 4 to an int...]
+        var header = 2;
+        var latentInts = result.Latents.Length;
+        var imageInts = (int)((imageCount * imageBytes + 3) / 4);
+        var packed = new int[header + latentInts + imageInts];
+        packed[0] = mine.Replica;
+        packed[1] = mine.Leader ? 1 : 0;
+        Buffer.BlockCopy(result.Latents, 0, packed, header * 4, latentInts * 4);
+        if (mine.Leader)
+            for (int i = 0; i < result.Images.Count; i++)
+                Buffer.BlockCopy(result.Images[i], 0, packed, (header + latentInts) * 4 + (int)(i * imageBytes), (int)imageBytes);
+        var local = Tensor.FromArray(context, packed, packed.Length);
+        var all = Tensor.Empty(context, DType.I32, world.Size, packed.Length);
+        world.AllGather(local, all);
+        var gathered = all.ToArray<int>();
+        var parts = new List<RankPart>();
+        for (int r = 0; r < world.Size; r++)
+        {
+            var row = gathered.AsSpan(r * packed.Length, packed.Length);
+            var leader = row[1] != 0;
+            var latents = new float[latentInts];
+            Buffer.BlockCopy(row.Slice(header, latentInts).ToArray(), 0, latents, 0, latentInts * 4);
+            var images = new List<byte[]>();
+            if (leader && imageCount > 0)
+            {
+                var bytes = new byte[imageInts * 4];
+                Buffer.BlockCopy(row.Slice(header + latentInts).ToArray(), 0, bytes, 0, bytes.Length);
+                for (int i = 0; i < imageCount; i++) images.Add(bytes.AsSpan((int)(i * imageBytes), (int)imageBytes).ToArray());
+            }
+            parts.Add(new RankPart(row[0], leader, result with { Latents = latents, Images = images }));
+        }
+        return parts;
     }
 }

@@ -326,7 +326,17 @@ public sealed class Tensor : IDisposable
         get
         {
             ThrowIfDisposed();
-            return XditTensor.Create(_storage.Data + (nint)(_offset * DType.ElementSize()), DType.ToNative(), _shape, _strides);
+            return XditTensor.Create(DataAddress, DType.ToNative(), _shape, _strides);
+        }
+    }
+
+    /// <summary>The address of the first element (host memory on a CPU context, device memory otherwise).</summary>
+    internal nint DataAddress
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return _storage.Data + (nint)(_offset * DType.ElementSize());
         }
     }
 

@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 /* Bumped on every change of a signature, struct or enum value below. */
-#define XDIT_ABI_VERSION 4
+#define XDIT_ABI_VERSION 5
 
 /* The largest tensor rank a descriptor carries. */
 #define XDIT_MAX_RANK 6
@@ -138,6 +138,7 @@ typedef struct xdit_build_info {
  * buffers releases the caller's reference and the context is freed with its last buffer. */
 typedef struct xdit_context xdit_context;
 typedef struct xdit_buffer xdit_buffer;
+typedef struct xdit_comm xdit_comm;
 
 /* ---- library ---------------------------------------------------------------------------- */
 
@@ -312,6 +313,43 @@ XDIT_API xdit_status xdit_rope(xdit_context* context, const xdit_tensor* x, cons
 XDIT_API xdit_status xdit_conv2d(xdit_context* context, const xdit_tensor* x, const xdit_tensor* weight,
                                  const xdit_tensor* bias, int32_t stride_h, int32_t stride_w, int32_t pad_h,
                                  int32_t pad_w, const xdit_tensor* out);
+
+/* ---- communicators ------------------------------------------------------------------------ */
+
+/* Open MPI, loaded at run time (libmpi.so.40, or XDIT_MPI_LIB): one rank per process, launched by
+ * mpirun. The first call initialises MPI (thread level MULTIPLE, at least SERIALIZED) with
+ * MPI_ERRORS_RETURN; without Open MPI it fails with XDIT_STATUS_UNAVAILABLE. Every collective is
+ * bounded by timeout_seconds: a rank that fails, leaves or calls another collective makes the others
+ * fail with XDIT_STATUS_TIMEOUT, after which the communicator refuses further calls. Buffers are host
+ * memory, contiguous; sizes in bytes (at most 2^31 − 1 per message). Collective calls must be made by
+ * every rank of the communicator in the same order. */
+XDIT_API xdit_status xdit_comm_mpi_world(double timeout_seconds, xdit_comm** out_comm);
+
+/* Finalises MPI if this library initialised it: the process's last MPI call, after every
+ * communicator is destroyed. */
+XDIT_API xdit_status xdit_comm_mpi_finalize(void);
+
+XDIT_API xdit_status xdit_comm_destroy(xdit_comm* comm);
+XDIT_API xdit_status xdit_comm_rank(const xdit_comm* comm, int32_t* rank);
+XDIT_API xdit_status xdit_comm_size(const xdit_comm* comm, int32_t* size);
+
+/* Collective: ranks with the same color form a new communicator, ordered by key (then by rank). */
+XDIT_API xdit_status xdit_comm_split(xdit_comm* comm, int32_t color, int32_t key, xdit_comm** out_comm);
+
+/* received = every rank's `bytes` of send, in rank order (size · bytes). */
+XDIT_API xdit_status xdit_comm_all_gather(xdit_comm* comm, const void* send, void* received, int64_t bytes);
+
+/* Chunk r (bytes_per_rank each) of send goes to rank r and arrives there as its chunk (this rank). */
+XDIT_API xdit_status xdit_comm_all_to_all(xdit_comm* comm, const void* send, void* received, int64_t bytes_per_rank);
+
+XDIT_API xdit_status xdit_comm_broadcast(xdit_comm* comm, void* data, int64_t bytes, int32_t root);
+
+/* The ring step: received = the send of rank (rank − 1) mod size. */
+XDIT_API xdit_status xdit_comm_shift(xdit_comm* comm, const void* send, void* received, int64_t bytes);
+
+XDIT_API xdit_status xdit_comm_send(xdit_comm* comm, const void* data, int64_t bytes, int32_t peer);
+XDIT_API xdit_status xdit_comm_receive(xdit_comm* comm, void* data, int64_t bytes, int32_t peer);
+XDIT_API xdit_status xdit_comm_barrier(xdit_comm* comm);
 
 #ifdef __cplusplus
 }
