@@ -40,6 +40,8 @@ public static class GenerateCommand
         };
         var checkSingleRank = options.Flag("check_single_rank");
         var mpi = options.String("comm", "inproc") == "mpi";
+        // In-process ranks compare every collective's signature always; over MPI it costs an all-gather per collective.
+        var checkCollectives = options.Flag("check_collectives");
         RejectUnimplementedParallelism(options);
         options.RejectUnknown("generate");
         if (outputType is not ("pil" or "png" or "latent"))
@@ -60,7 +62,7 @@ public static class GenerateCommand
             UseResolutionBinning = binning,
         };
 
-        if (mpi) return RunMpi(source, parallel, output, Request, outputType, outputPath, checkSingleRank);
+        if (mpi) return RunMpi(source, parallel, output, Request, outputType, outputPath, checkSingleRank, checkCollectives);
         if (parallel.WorldSize > 1) return RunParallel(source, parallel, output, Request, outputType, outputPath, checkSingleRank);
 
         using var loaded = source.Load(output);
@@ -108,13 +110,15 @@ public static class GenerateCommand
     /// gathers the result, prints and writes it. A rank that fails exits non-zero, and mpirun stops the job.
     /// </summary>
     static int RunMpi(ModelSource source, ParallelConfig parallel, TextWriter output,
-        Func<int, GenerationRequest, GenerationRequest> makeRequest, string outputType, string? outputPath, bool checkSingleRank)
+        Func<int, GenerationRequest, GenerationRequest> makeRequest, string outputType, string? outputPath, bool checkSingleRank,
+        bool checkCollectives)
     {
         if (!MpiCommunicator.LaunchedByMpirun)
             throw new UsageException($"--comm mpi: start the ranks with mpirun (mpirun -np {parallel.WorldSize} xdit generate ... --comm mpi)");
         if (source.SavesModel)
             throw new UsageException("--comm mpi with --save_model: every rank would write the folder; write it first (one process), then pass --model");
-        var world = MpiCommunicator.World();
+        var mpiWorld = MpiCommunicator.World();
+        ICommunicator world = checkCollectives ? new CheckedCommunicator(mpiWorld) : mpiWorld;
         var log = world.Rank == 0 ? output : TextWriter.Null;
         var (folder, defaults, name, temporary) = source.PrepareFolder(log);
         try
@@ -143,7 +147,7 @@ public static class GenerateCommand
                 if (checkSingleRank) CompareWithSingleRank(folder, request, source.DType, result, output);
             }
             world.Barrier();
-            world.Dispose();
+            ((IDisposable)world).Dispose();
             MpiCommunicator.FinalizeMpi();
             return 0;
         }

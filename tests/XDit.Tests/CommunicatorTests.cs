@@ -76,6 +76,32 @@ public class CommunicatorTests
         Assert.That(outcomes[0].Select(o => o.Collective), Does.Contain("shift").And.Contain("all_to_all"));
     }
 
+    /// <summary>The debug wrapper names the first diverging call itself (before the backend would time out),
+    /// and passes every collective through unchanged.</summary>
+    [Test]
+    public void CheckedCommunicatorNamesTheFirstDivergence()
+    {
+        var error = Assert.Throws<XDitException>(() => InProcessWorld.Run(3, world =>
+        {
+            using var comm = new CheckedCommunicator(world);
+            using var context = Contexts.Cpu(threads: 1);
+            using var scope = new TensorScope();
+            comm.Barrier();
+            var data = Tensor.Zeros(context, DType.F32, world.Rank == 2 ? 5 : 4);
+            comm.AllReduce(data);
+            return 0;
+        }, TimeSpan.FromSeconds(20)))!;
+        Assert.That(error.Message, Does.Contain("rank 0 called #2 all_reduce_sum(f32 [4]) while rank 2 called #2 all_reduce_sum(f32 [5])"));
+
+        var outcomes = InProcessWorld.Run(3, world =>
+        {
+            using var comm = new CheckedCommunicator(world);
+            using var context = Contexts.Cpu(threads: 1);
+            return CollectiveCheck.Run(comm, context);
+        }, TimeSpan.FromSeconds(20));
+        Assert.That(outcomes.SelectMany(o => o).Where(o => !o.Passed), Is.Empty);
+    }
+
     [Test]
     public void SplitGroupsAndSendReceive()
     {

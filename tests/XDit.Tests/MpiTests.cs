@@ -51,7 +51,7 @@ public class MpiTests
 
     [TestCase("tiny-pixart", "--use_cfg_parallel", "--ulysses_degree", "2")]
     [TestCase("tiny-sd3", "--ulysses_degree", "2", "--ring_degree", "2")]
-    [TestCase("tiny-flux", "--data_parallel_degree", "2", "--ring_degree", "2")]
+    [TestCase("tiny-flux", "--data_parallel_degree", "2", "--ring_degree", "2", "--check_collectives")]
     public void MeshesGiveTheSingleRankLatents(string arch, params string[] mesh)
     {
         var folder = Directory.CreateTempSubdirectory("xdit-mpi").FullName;
