@@ -27,13 +27,7 @@ public static class BenchCommand
         var width = options.Int("width", 0, min: 0);
         var prompt = options.String("prompt", "A small cactus with a happy face in the Sahara desert.")!;
         var json = options.String("json");
-        var single = new ParallelConfig
-        {
-            DataParallelDegree = options.Int("data_parallel_degree", 1, min: 1, max: 64),
-            UseCfgParallel = options.Flag("use_cfg_parallel"),
-            UlyssesDegree = options.Int("ulysses_degree", 1, min: 1, max: 64),
-            RingDegree = options.Int("ring_degree", 1, min: 1, max: 64),
-        };
+        var single = MeshOptions.Parse(options);
         var compare = options.String("compare");
         options.RejectUnknown("bench");
         var meshes = compare is null ? [single] : compare.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(ParseMesh).ToList();
@@ -93,8 +87,7 @@ public static class BenchCommand
 
     static MeshReport Measure(ModelSource source, string folder, GenerationRequest request, ParallelConfig mesh, int runs, int warmup)
     {
-        LoadedModel? loaded = mesh.WorldSize == 1 ? source.LoadFolder(folder, TextWriter.Null) : null;
-        try
+        using var loaded = source.LoadFolder(folder, TextWriter.Null, mesh);
         {
             var samples = new Dictionary<string, List<double>>();
             var stepFlops = new List<long>();
@@ -102,9 +95,7 @@ public static class BenchCommand
             for (int run = 0; run < warmup + runs; run++)
             {
                 var recorder = new StepRecorder();
-                var result = loaded is not null
-                    ? loaded.Pipeline.Generate(request, recorder)
-                    : ParallelGeneration.Run(folder, request, mesh, source.DType, progress: recorder);
+                var result = loaded.Pipeline.Generate(request, recorder);
                 if (run < warmup) continue;
                 stepFlops.AddRange(recorder.Flops);
                 communication ??= recorder.Communication.FirstOrDefault() ?? new Dictionary<string, CollectiveVolume>();
@@ -115,12 +106,9 @@ public static class BenchCommand
                 }
                 (samples.TryGetValue("total", out var totals) ? totals : samples["total"] = []).Add(result.Timings.Sum(t => t.Duration.TotalMilliseconds));
             }
-            var device = loaded?.Context.ToString() ?? $"{mesh.WorldSize} in-process CPU ranks, {Math.Max(1, Environment.ProcessorCount / mesh.WorldSize)} threads each";
+            var device = mesh.WorldSize == 1 ? loaded.Context.ToString()
+                : $"{mesh.WorldSize} in-process CPU ranks, {Math.Max(1, Environment.ProcessorCount / mesh.WorldSize)} threads each";
             return new MeshReport(mesh, device, samples, stepFlops.Count > 0 ? stepFlops.Max() : 0, communication!);
-        }
-        finally
-        {
-            loaded?.Dispose();
         }
     }
 

@@ -31,13 +31,7 @@ public static class GenerateCommand
         var outputPath = options.String("output");
         var binning = !options.Flag("no_use_resolution_binning");
         options.Int("warmup_steps", 1, min: 0);
-        var parallel = new ParallelConfig
-        {
-            DataParallelDegree = options.Int("data_parallel_degree", 1, min: 1, max: 64),
-            UseCfgParallel = options.Flag("use_cfg_parallel"),
-            UlyssesDegree = options.Int("ulysses_degree", 1, min: 1, max: 64),
-            RingDegree = options.Int("ring_degree", 1, min: 1, max: 64),
-        };
+        var parallel = MeshOptions.Parse(options);
         var checkSingleRank = options.Flag("check_single_rank");
         var mpi = options.String("comm", "inproc") == "mpi";
         // In-process ranks compare every collective's signature always; over MPI it costs an all-gather per collective.

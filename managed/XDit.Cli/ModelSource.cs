@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using XDit.Parallel;
 using XDit.Pipelines;
 
 namespace XDit.Cli;
@@ -69,13 +70,14 @@ public sealed class ModelSource
         }
     }
 
-    /// <summary>Writes the architecture's folder if needed, creates the context and loads the pipeline.</summary>
-    public LoadedModel Load(TextWriter log)
+    /// <summary>Writes the architecture's folder if needed and loads the pipeline: on a new context, or
+    /// resident on the in-process ranks of <paramref name="mesh"/> when it has more than one.</summary>
+    public LoadedModel Load(TextWriter log, ParallelConfig? mesh = null)
     {
         var (folder, defaults, name, temporary) = PrepareFolder(log);
         try
         {
-            return LoadFolder(folder, log, defaults, name, temporary);
+            return LoadFolder(folder, log, mesh, defaults, name, temporary);
         }
         catch
         {
@@ -84,14 +86,31 @@ public sealed class ModelSource
         }
     }
 
-    /// <summary>Loads the pipeline of a folder already prepared (<see cref="PrepareFolder"/>) on a new
-    /// context; disposing the result deletes <paramref name="temporary"/>, if given.</summary>
-    public LoadedModel LoadFolder(string folder, TextWriter log, GenerationRequest? defaults = null, string? name = null, string? temporary = null)
+    /// <summary>Loads the pipeline of a folder already prepared (<see cref="PrepareFolder"/>), as
+    /// <see cref="Load"/> does; disposing the result deletes <paramref name="temporary"/>, if given.</summary>
+    public LoadedModel LoadFolder(string folder, TextWriter log, ParallelConfig? mesh = null, GenerationRequest? defaults = null,
+        string? name = null, string? temporary = null)
     {
+        var load = Stopwatch.StartNew();
+        if (mesh is { WorldSize: > 1 })
+        {
+            if (_device.Kind != DeviceKind.Cpu)
+                throw new UsageException("parallel meshes run on in-process CPU ranks in this version; use --device cpu");
+            ParallelPipeline ranks;
+            try
+            {
+                ranks = ParallelPipeline.Load(folder, mesh, _dtype);
+            }
+            catch (XDitException e) when (e.Status == Native.XditStatus.InvalidArgument)
+            {
+                throw new UsageException(e.Message);
+            }
+            log.WriteLine($"loaded {folder} on {mesh.WorldSize} in-process ranks ({mesh}) in {load.Elapsed.TotalSeconds:F1} s");
+            return new LoadedModel(ranks, null, defaults ?? new GenerationRequest(), name ?? Path.GetFileName(folder), temporary);
+        }
         var context = DeviceContext.Create(_device);
         try
         {
-            var load = Stopwatch.StartNew();
             var pipeline = PipelineLoader.Load(folder, context, _dtype);
             log.WriteLine($"loaded {folder} on {context} in {load.Elapsed.TotalSeconds:F1} s");
             return new LoadedModel(pipeline, context, defaults ?? new GenerationRequest(), name ?? Path.GetFileName(folder), temporary);
@@ -112,13 +131,16 @@ public sealed class ModelSource
     };
 }
 
-/// <summary>A loaded pipeline with its context, the request defaults of its architecture, and the
-/// temporary folder its random weights were written to (deleted on dispose).</summary>
-public sealed class LoadedModel(IPipeline pipeline, DeviceContext context, GenerationRequest defaults, string name, string? temporary)
+/// <summary>A loaded pipeline with its context (null when the pipeline owns its contexts, as a
+/// <see cref="ParallelPipeline"/> does), the request defaults of its architecture, and the temporary folder
+/// its random weights were written to (deleted on dispose).</summary>
+public sealed class LoadedModel(IPipeline pipeline, DeviceContext? context, GenerationRequest defaults, string name, string? temporary)
     : IDisposable
 {
+    readonly DeviceContext _context = context ?? pipeline.Context;
+
     public IPipeline Pipeline { get; private set; } = pipeline;
-    public DeviceContext Context => context;
+    public DeviceContext Context => _context;
     public GenerationRequest Defaults => defaults;
     public string Name => name;
 
@@ -133,7 +155,7 @@ public sealed class LoadedModel(IPipeline pipeline, DeviceContext context, Gener
     public void Dispose()
     {
         Pipeline?.Dispose();
-        context.Dispose();
+        context?.Dispose();
         if (temporary is not null && Directory.Exists(temporary)) Directory.Delete(temporary, recursive: true);
     }
 }

@@ -3,8 +3,10 @@ using XDit.Serving;
 
 namespace XDit.Cli;
 
-/// <summary><c>xdit serve</c>: loads a model once and serves <c>POST /generate</c> until interrupted
-/// (Ctrl+C finishes the running request, then exits). Loopback unless <c>--host</c> says otherwise.</summary>
+/// <summary><c>xdit serve</c>: loads a model once — on one context, or resident on the in-process ranks
+/// of xDiT's parallel degrees (<c>--ulysses_degree 2 --use_cfg_parallel</c>, …) — and serves
+/// <c>POST /generate</c> until interrupted (Ctrl+C finishes the running request, then exits). Loopback
+/// unless <c>--host</c> says otherwise.</summary>
 public static class ServeCommand
 {
     public static int Run(CommandLine options, IReadOnlyList<string> rawArguments, TextWriter output)
@@ -19,9 +21,10 @@ public static class ServeCommand
         };
         var queue = options.Int("queue_size", 16, min: 1, max: 10_000);
         var urls = options.String("urls");
+        var mesh = MeshOptions.Parse(options);
         options.RejectUnknown("serve");
 
-        using var loaded = source.Load(output);
+        using var loaded = source.Load(output, mesh);
         using var engine = new XDitEngine(loaded.Release(), queue);
         var app = XDitServer.Build(engine, serverOptions, loaded.Defaults, urls is null ? null : ["--urls", urls]);
         output.WriteLine($"serving {loaded.Name} on {urls ?? $"http://{serverOptions.Host}:{serverOptions.Port}"} (POST /generate, GET /health, GET /metrics)");

@@ -157,6 +157,29 @@ public class ParallelGenerationTests
             config, timeout: TimeSpan.FromSeconds(120), progress: progress, cancellation: cancel.Token));
     }
 
+    /// <summary>Ranks stay loaded between requests (what the engine and <c>xdit serve</c> use): the same
+    /// request gives the same bits again, after a cancelled one too, and through the engine.</summary>
+    [Test]
+    public async Task ResidentRanksServeRequestAfterRequest()
+    {
+        var request = Request("tiny-sd3", 30) with { LatentsOnly = true };
+        var pipeline = ParallelPipeline.Load(Folders["tiny-sd3"], new ParallelConfig { UseCfgParallel = true, UlyssesDegree = 2 });
+        using var engine = new XDit.Serving.XDitEngine(pipeline);
+        var first = await engine.GenerateAsync(request);
+        Assert.That(Reference.RelativeL2(first.Latents, Single("tiny-sd3", 30).Latents), Is.LessThan(1e-5));
+
+        using var cancel = new CancellationTokenSource();
+        var cancelling = new Progress(p => { if (p.Stage == "denoising" && p.Step == 2) cancel.Cancel(); });
+        Assert.That(async () => await engine.GenerateAsync(request with { Steps = 20 }, cancelling, cancel.Token),
+            Throws.InstanceOf<OperationCanceledException>());
+
+        var again = await engine.GenerateAsync(request);
+        Assert.That(again.Latents, Is.EqualTo(first.Latents));
+        Assert.That(pipeline.Generate(request with { LatentsOnly = false }).Images, Has.Count.EqualTo(2));
+        Assert.That(() => pipeline.Generate(request with { GuidanceScale = 1 }), Throws.InstanceOf<XDitException>().With.Message.Contains("guidance"));
+        Assert.That(pipeline.Generate(request).Latents, Is.EqualTo(first.Latents), "a rejected request leaves the ranks usable");
+    }
+
     /// <summary>The failure reaches the ranks waiting in sub-groups (Ulysses, Ring) at once: the run ends
     /// long before the communicator's timeout.</summary>
     [Test]

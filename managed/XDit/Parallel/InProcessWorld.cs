@@ -14,16 +14,14 @@ public static class InProcessWorld
     public static T[] Run<T>(int size, Func<ICommunicator, T> body, TimeSpan? timeout = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(size, 1);
-        var wait = timeout ?? DefaultTimeout;
-        var world = new Rendezvous(size);
-        ICommunicator Create(Rendezvous group, int rank) => new InProcessCommunicator(group, rank, wait, Create);
+        var (ranks, world) = Create(size, timeout ?? DefaultTimeout);
         var results = new T[size];
         var errors = new Exception?[size];
         var threads = Enumerable.Range(0, size).Select(rank => new Thread(() =>
         {
             try
             {
-                results[rank] = body(Create(world, rank));
+                results[rank] = body(ranks[rank]);
             }
             catch (Exception e)
             {
@@ -33,6 +31,26 @@ public static class InProcessWorld
         }) { IsBackground = true, Name = $"xdit-rank-{rank}" }).ToList();
         foreach (var t in threads) t.Start();
         foreach (var t in threads) t.Join();
+        ThrowFirstFailure(errors, world);
+        return results;
+    }
+
+    /// <summary>The communicators of a new world of <paramref name="size"/> ranks (one per rank thread the
+    /// caller runs), and the group to <see cref="Rendezvous.Break"/> when a rank fails.</summary>
+    internal static (ICommunicator[] Ranks, Rendezvous World) Create(int size, TimeSpan timeout)
+    {
+        var world = new Rendezvous(size);
+        ICommunicator Make(Rendezvous group, int rank) => new InProcessCommunicator(group, rank, timeout, Make);
+        return (Enumerable.Range(0, size).Select(rank => Make(world, rank)).ToArray(), world);
+    }
+
+    /// <summary>Throws what a run whose ranks ended with <paramref name="errors"/> must throw: the agreed
+    /// cancellation when every rank was cancelled, else the first failure (not a consequent timeout),
+    /// naming its rank.</summary>
+    internal static void ThrowFirstFailure(Exception?[] errors, Rendezvous world)
+    {
+        var size = errors.Length;
+        if (errors.All(e => e is null)) return;
         // Cancellation agreed at a step boundary stops every rank with the same exception: the run was cancelled.
         if (errors.All(e => e is OperationCanceledException)) throw (OperationCanceledException)errors[0]!;
         var first = Enumerable.Range(0, size).FirstOrDefault(r => errors[r] is not null and not XDitException { Status: Native.XditStatus.Timeout }, -1);
@@ -40,6 +58,5 @@ public static class InProcessWorld
         if (first >= 0)
             throw new XDitException(errors[first] is XDitException x ? x.Status : Native.XditStatus.Internal,
                 world.BrokenReason ?? $"rank {first} failed: {errors[first]!.Message}");
-        return results;
     }
 }

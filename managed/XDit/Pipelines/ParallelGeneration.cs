@@ -8,8 +8,8 @@ namespace XDit.Pipelines;
 /// <see cref="PipelineLoader"/>: data parallelism (the batch split across replicas; each replica starts
 /// from its rows of the whole batch's noise), CFG parallelism (the two guidance branches on two ranks)
 /// and USP sequence parallelism (Ulysses × Ring over the tokens of every transformer pass). The ranks are
-/// threads of this process (<see cref="Run"/>, each with its own CPU context and its share of the cores)
-/// or processes started by mpirun (<see cref="RunOnWorld"/>). The result — images in request order and
+/// threads of this process (<see cref="Run"/> and <see cref="ParallelPipeline"/>, each with its own CPU
+/// context and its share of the cores) or processes started by mpirun (<see cref="RunOnWorld"/>). The result — images in request order and
 /// the final latents — equals the single-rank run's.
 /// </summary>
 public static class ParallelGeneration
@@ -30,7 +30,8 @@ public static class ParallelGeneration
         config.Validate(PipelineLoader.AttentionHeads(folder));
     }
 
-    /// <summary>On <see cref="ParallelConfig.WorldSize"/> in-process ranks.</summary>
+    /// <summary>On <see cref="ParallelConfig.WorldSize"/> in-process ranks, loaded for this one request
+    /// (a <see cref="ParallelPipeline"/> keeps them loaded between requests).</summary>
     /// <param name="contextOptions">The options of every rank's CPU context (its thread count is replaced by
     /// the rank's share of the cores).</param>
     /// <param name="progress">Reports world rank 0's progress.</param>
@@ -40,10 +41,8 @@ public static class ParallelGeneration
         CancellationToken cancellation = default)
     {
         Validate(folder, request, config);
-        var options = (contextOptions ?? new ContextOptions()) with { NumThreads = Math.Max(1, Environment.ProcessorCount / config.WorldSize) };
-        var parts = InProcessWorld.Run(config.WorldSize,
-            world => RunRank(world, folder, request, config, dtype, options, world.Rank == 0 ? progress : null, cancellation), timeout);
-        return Assemble(parts, request);
+        using var pipeline = ParallelPipeline.Load(folder, config, dtype, contextOptions, timeout);
+        return pipeline.Generate(request, progress, cancellation);
     }
 
     /// <summary>
@@ -57,20 +56,22 @@ public static class ParallelGeneration
         CancellationToken cancellation = default)
     {
         Validate(folder, request, config);
-        var mine = RunRank(world, folder, request, config, dtype, contextOptions ?? new ContextOptions(), progress, cancellation);
+        var mesh = ProcessMesh.Create(world, config);
+        using var context = DeviceContext.Create(Device.Cpu, contextOptions ?? new ContextOptions());
+        using var pipeline = PipelineLoader.Load(folder, context, dtype);
+        var mine = RunRank(pipeline, mesh, request, config, progress, cancellation);
         return Assemble(GatherParts(world, mine, request), request);
     }
 
-    sealed record RankPart(int Replica, bool Leader, GenerationResult Result);
+    internal sealed record RankPart(int Replica, bool Leader, GenerationResult Result);
 
-    static RankPart RunRank(ICommunicator world, string folder, GenerationRequest request, ParallelConfig config, DType dtype,
-        ContextOptions options, IProgress<GenerationProgress>? progress, CancellationToken cancellation)
+    /// <summary>One rank's part of <paramref name="request"/>: its replica's images, from its rows of the
+    /// whole batch's noise.</summary>
+    internal static RankPart RunRank(IPipeline pipeline, ProcessMesh mesh, GenerationRequest request, ParallelConfig config,
+        IProgress<GenerationProgress>? progress, CancellationToken cancellation)
     {
-        var mesh = ProcessMesh.Create(world, config);
         var replica = mesh.DataParallelRank;
         var perReplica = request.BatchSize / config.DataParallelDegree;
-        using var context = DeviceContext.Create(Device.Cpu, options);
-        using var pipeline = PipelineLoader.Load(folder, context, dtype);
         var part = request with
         {
             Prompts = request.PromptPerImage().Skip(replica * perReplica).Take(perReplica).ToList(),
@@ -82,7 +83,7 @@ public static class ParallelGeneration
     }
 
     /// <summary>The replica leaders' results, in replica order, as one result for the whole request.</summary>
-    static GenerationResult Assemble(IReadOnlyList<RankPart> parts, GenerationRequest request)
+    internal static GenerationResult Assemble(IReadOnlyList<RankPart> parts, GenerationRequest request)
     {
         var leaders = parts.Where(p => p.Leader).OrderBy(p => p.Replica).Select(p => p.Result).ToList();
         var first = leaders[0];
