@@ -207,7 +207,7 @@ switch ($Task) {
         $image = Join-Path $Root 'demo.png'
         Invoke-Step 'xdit generate (tiny-pixart)' {
             & $xdit generate --arch tiny-pixart --random_weights --prompt 'A small cactus with a happy face in the Sahara desert.' `
-                --num_inference_steps 8 --seed 42 --use_cfg_parallel --ulysses_degree 2 --check_single_rank --output $image
+                --num_inference_steps 8 --seed 42 --use_cfg_parallel --ulysses_degree 2 --use_parallel_vae --check_single_rank --output $image
         }
         Write-Timings
         Write-Host "image: $image"

@@ -183,7 +183,6 @@ public static class GenerateCommand
         foreach (var degree in new[] { "pipefusion_parallel_degree", "tensor_parallel_degree" })
             if (options.Int(degree, 1, min: 1) > 1)
                 throw new UsageException($"--{degree} > 1 is not implemented in this version yet (CFG, data, Ulysses and Ring parallelism are); run with degree 1");
-        if (options.Flag("use_parallel_vae")) throw new UsageException("--use_parallel_vae: parallel VAE decode is not implemented in this version yet");
         var comm = options.String("comm", "inproc");
         if (comm is not ("inproc" or "mpi"))
             throw new UsageException(comm == "nccl"

@@ -11,5 +11,6 @@ public static class MeshOptions
         UseCfgParallel = options.Flag("use_cfg_parallel"),
         UlyssesDegree = options.Int("ulysses_degree", 1, min: 1, max: 64),
         RingDegree = options.Int("ring_degree", 1, min: 1, max: 64),
+        UseParallelVae = options.Flag("use_parallel_vae"),
     };
 }

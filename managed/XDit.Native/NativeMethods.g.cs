@@ -10,7 +10,7 @@ namespace XDit.Native;
 public static partial class NativeConstants
 {
     /// <summary>Bumped on every change of a signature, struct or enum value below.</summary>
-    public const int XDIT_ABI_VERSION = 5;
+    public const int XDIT_ABI_VERSION = 6;
     /// <summary>The largest tensor rank a descriptor carries.</summary>
     public const int XDIT_MAX_RANK = 6;
 }
@@ -376,6 +376,23 @@ public static unsafe partial class NativeMethods
     [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial XditStatus xdit_group_norm(ContextHandle context, in XditTensor x, int groups, in XditTensor weight, in XditTensor bias, double eps, in XditTensor @out);
+
+    /// <summary>
+    /// A group norm split over ranks (the parallel VAE: feature-map rows on each rank) in two halves.
+    /// Statistics of this rank's part of x [N, C, ...]: out f32 [N, groups, 2] = (mean, Σ(x − mean)²) per
+    /// sample and group, accumulated in fp64 — the ranks all-gather them and merge (Chan et al.).
+    /// </summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_group_norm_stats(ContextHandle context, in XditTensor x, int groups, in XditTensor @out);
+
+    /// <summary>
+    /// The group norm of x with given statistics: stats f32 [N, groups, 2] = (mean, 1/√(var + eps));
+    /// weight and bias [C] or NULL. With the statistics of the whole x it equals xdit_group_norm.
+    /// </summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_group_norm_apply(ContextHandle context, in XditTensor x, int groups, in XditTensor stats, in XditTensor weight, in XditTensor bias, in XditTensor @out);
 
     /// <summary>
     /// Scaled dot-product attention, non-causal, blocked with an online softmax (memory O(S·D), never

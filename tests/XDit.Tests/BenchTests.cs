@@ -84,6 +84,7 @@ public class BenchTests
         Assert.That(BenchCommand.ParseMesh("dp2xcfg2xu2xr4"), Is.EqualTo(new Parallel.ParallelConfig
             { DataParallelDegree = 2, UseCfgParallel = true, UlyssesDegree = 2, RingDegree = 4 }));
         Assert.That(BenchCommand.ParseMesh("1"), Is.EqualTo(new Parallel.ParallelConfig()));
+        Assert.That(BenchCommand.ParseMesh("u2xvae"), Is.EqualTo(new Parallel.ParallelConfig { UlyssesDegree = 2, UseParallelVae = true }));
         Assert.That(Assert.Throws<UsageException>(() => BenchCommand.ParseMesh("tp2"))!.Message, Does.Contain("tp2"));
     }
 }

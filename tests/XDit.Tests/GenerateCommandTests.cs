@@ -66,6 +66,7 @@ public class GenerateCommandTests
     [TestCase("tiny-sd3", "--ulysses_degree", "4", "--use_cfg_parallel")]
     [TestCase("tiny-sd3", "--ring_degree", "2", "--data_parallel_degree", "2")]
     [TestCase("tiny-flux", "--ulysses_degree", "2", "--ring_degree", "4")]
+    [TestCase("tiny-pixart", "--ring_degree", "3", "--use_parallel_vae")]
     public void ParallelRanksGiveTheSingleRankLatents(string arch, params string[] mesh)
     {
         var folder = Directory.CreateTempSubdirectory("xdit-generate-parallel").FullName;

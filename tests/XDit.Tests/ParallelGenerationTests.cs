@@ -147,6 +147,21 @@ public class ParallelGenerationTests
             new ParallelConfig { UseCfgParallel = true }))!.Message, Does.Contain("guidance-distilled"));
     }
 
+    /// <summary>With the parallel VAE every rank of a replica decodes a band of rows; the images are the
+    /// single-rank images (up to 8-bit rounding).</summary>
+    [TestCase("tiny-pixart", 1, true, 2, 1)]
+    [TestCase("tiny-sd3", 1, false, 1, 3)]
+    [TestCase("tiny-flux", 2, false, 1, 2)]
+    public void ParallelVaeGivesTheSingleRankImages(string family, int dataParallel, bool cfg, int ulysses, int ring)
+    {
+        var config = new ParallelConfig { DataParallelDegree = dataParallel, UseCfgParallel = cfg, UlyssesDegree = ulysses, RingDegree = ring, UseParallelVae = true };
+        var expected = Single(family, 30);
+        var parallel = ParallelGeneration.Run(Folders[family], Request(family, 30), config, timeout: TimeSpan.FromSeconds(60));
+        Assert.That(parallel.Images, Has.Count.EqualTo(2));
+        for (int i = 0; i < 2; i++)
+            Assert.That(parallel.Images[i].Zip(expected.Images[i]).Max(p => Math.Abs(p.First - p.Second)), Is.LessThanOrEqualTo(1), $"image {i}");
+    }
+
     [Test]
     public void CancellationStopsEveryRankAtTheSameStep()
     {

@@ -53,4 +53,24 @@ public static class Normalization
         ref readonly var db = ref Operands.Optional(bias, out var sb);
         NativeStatus.Check(NativeMethods.xdit_group_norm(context.Handle, in dx, groups, in dw, in db, eps, in dout));
     }
+
+    /// <summary>A group norm split over ranks, first half: f32 [N, groups, 2] = (mean, Σ(x − mean)²) of this
+    /// part of x per sample and group, accumulated in fp64 (the ranks all-gather and merge them).</summary>
+    public static Tensor GroupNormStatistics(Tensor x, int groups) =>
+        Operands.NewOutput(x.Context, DType.F32, [x.Size(0), groups, 2], o =>
+        {
+            var (dx, dout) = (x.Descriptor, o.Descriptor);
+            NativeStatus.Check(NativeMethods.xdit_group_norm_stats(Operands.SameContext(x, o).Handle, in dx, groups, in dout));
+        });
+
+    /// <summary>The group norm of x with given statistics f32 [N, groups, 2] = (mean, 1/√(var + eps)).</summary>
+    public static Tensor GroupNormWithStatistics(Tensor x, int groups, Tensor statistics, Tensor? weight, Tensor? bias) =>
+        Operands.NewOutput(x, o =>
+        {
+            var context = Operands.SameContext(x, statistics, weight, bias, o);
+            var (dx, ds, dout) = (x.Descriptor, statistics.Descriptor, o.Descriptor);
+            ref readonly var dw = ref Operands.Optional(weight, out var sw);
+            ref readonly var db = ref Operands.Optional(bias, out var sb);
+            NativeStatus.Check(NativeMethods.xdit_group_norm_apply(context.Handle, in dx, groups, in ds, in dw, in db, in dout));
+        });
 }

@@ -12,6 +12,10 @@ public sealed record ParallelConfig
     public int UlyssesDegree { get; init; } = 1;
     public int RingDegree { get; init; } = 1;
 
+    /// <summary>xDiT's <c>--use_parallel_vae</c>: the ranks of each replica decode the image together,
+    /// split by rows (<see cref="RowShards"/>).</summary>
+    public bool UseParallelVae { get; init; }
+
     public int CfgDegree => UseCfgParallel ? 2 : 1;
 
     /// <summary>Ranks that share one sequence: Ulysses × Ring.</summary>
@@ -36,5 +40,5 @@ public sealed record ParallelConfig
     }
 
     public override string ToString() =>
-        $"dp {DataParallelDegree} × cfg {CfgDegree} × ulysses {UlyssesDegree} × ring {RingDegree}";
+        $"dp {DataParallelDegree} × cfg {CfgDegree} × ulysses {UlyssesDegree} × ring {RingDegree}" + (UseParallelVae ? ", parallel VAE" : "");
 }

@@ -8,12 +8,13 @@ namespace XDit.Parallel;
 /// </summary>
 public sealed class ProcessMesh
 {
-    ProcessMesh(ParallelConfig config, ICommunicator world, ICommunicator? cfg, SequenceParallelGroup? sequenceParallel)
+    ProcessMesh(ParallelConfig config, ICommunicator world, ICommunicator? cfg, SequenceParallelGroup? sequenceParallel, ICommunicator? vae)
     {
         Config = config;
         World = world;
         Cfg = cfg;
         SequenceParallel = sequenceParallel;
+        Vae = vae;
         var rank = world.Rank;
         UlyssesRank = rank % config.UlyssesDegree;
         rank /= config.UlyssesDegree;
@@ -37,8 +38,16 @@ public sealed class ProcessMesh
     public int RingRank { get; }
     public int UlyssesRank { get; }
 
-    /// <summary>Rank 0 of its replica (CFG pair and sequence group): the rank that decodes and reports.</summary>
+    /// <summary>Every rank of this rank's replica (CFG pair × sequence group), which decode the image
+    /// together with the parallel VAE; null without it (or with one rank per replica).</summary>
+    public ICommunicator? Vae { get; }
+
+    /// <summary>Rank 0 of its replica (CFG pair and sequence group): the rank that returns the images.</summary>
     public bool IsReplicaLeader => CfgRank == 0 && RingRank == 0 && UlyssesRank == 0;
+
+    /// <summary>Whether this rank takes part in decoding: the replica leader, and every rank of the replica
+    /// with the parallel VAE.</summary>
+    public bool Decodes => IsReplicaLeader || Vae is not null;
 
     /// <summary>
     /// The step boundary: without a mesh, throws when <paramref name="cancellation"/> is cancelled; with
@@ -84,6 +93,8 @@ public sealed class ProcessMesh
             var ring = world.Split(color: replica * config.UlyssesDegree + rank % config.UlyssesDegree, key: spRank / config.UlyssesDegree);
             group = new SequenceParallelGroup(all, ulysses, ring);
         }
-        return new ProcessMesh(config, world, cfg, group);
+        var perReplica = config.CfgDegree * sp;
+        var vae = config.UseParallelVae && perReplica > 1 ? world.Split(color: rank / perReplica, key: rank % perReplica) : null;
+        return new ProcessMesh(config, world, cfg, group, vae);
     }
 }

@@ -28,6 +28,11 @@ public static class ParallelGeneration
         if (config.UseCfgParallel && request.GuidanceScale <= 1)
             throw new XDitException(Native.XditStatus.InvalidArgument, "CFG parallelism needs classifier-free guidance (a guidance scale > 1)");
         config.Validate(PipelineLoader.AttentionHeads(folder));
+        var decoders = config.CfgDegree * config.SequenceParallelDegree;
+        if (config.UseParallelVae && !request.LatentsOnly && request.Height / PipelineLoader.VaeScaleFactor(folder) < decoders)
+            throw new XDitException(Native.XditStatus.InvalidArgument,
+                $"the parallel VAE splits the {request.Height / PipelineLoader.VaeScaleFactor(folder)} latent rows of a {request.Height}-pixel image over " +
+                $"{decoders} ranks per replica, at least one row each: make the image taller or drop --use_parallel_vae");
     }
 
     /// <summary>On <see cref="ParallelConfig.WorldSize"/> in-process ranks, loaded for this one request

@@ -30,7 +30,7 @@ public static class PipelineLoader
         var diffusers = DiffusersFolder.Open(folder);
         var className = diffusers.Index.ClassName;
         if (className == "FluxPipeline") return FluxPipeline.DefaultSize;
-        var vaeFactor = Models.Vae.AutoencoderKLConfig.FromJson(diffusers.Config("vae").Root).ScaleFactor;
+        var vaeFactor = VaeScaleFactor(folder);
         var config = diffusers.Config("transformer").Root;
         return vaeFactor * className switch
         {
@@ -39,6 +39,10 @@ public static class PipelineLoader
             _ => throw Unsupported(folder, className),
         };
     }
+
+    /// <summary>Image pixels per latent pixel, read from the VAE's config.</summary>
+    public static int VaeScaleFactor(string folder) =>
+        Models.Vae.AutoencoderKLConfig.FromJson(DiffusersFolder.Open(folder).Config("vae").Root).ScaleFactor;
 
     /// <summary>Whether the pipeline takes classifier-free guidance (Flux dev/schnell are guidance-distilled).</summary>
     public static bool HasClassifierFreeGuidance(string folder) => DiffusersFolder.Open(folder).Index.ClassName != "FluxPipeline";

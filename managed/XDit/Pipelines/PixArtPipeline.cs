@@ -135,11 +135,12 @@ public sealed class PixArtPipeline : IPipeline
         }
         _scheduler.Reset();
         var latentValues = latents.To(DType.F32).ToArray<float>();
-        if (request.LatentsOnly || mesh is { IsReplicaLeader: false })
-            return new GenerationResult([], request.Width, request.Height, latentValues, latentShape, clock.Timings) { ResolutionBin = bin };
+        GenerationResult LatentsOnly() => new([], request.Width, request.Height, latentValues, latentShape, clock.Timings) { ResolutionBin = bin };
+        if (request.LatentsOnly || mesh is { Decodes: false }) return LatentsOnly();
 
         clock.Report("vae decode", request.Steps);
-        var decoded = _vae.DecodeScaled(latents.To(DType.F32));
+        var decoded = _vae.DecodeScaled(latents.To(DType.F32), mesh?.Vae);
+        if (mesh is { IsReplicaLeader: false }) return LatentsOnly();
         if (bin is not null) decoded = ImageResize.ResizeAndCrop(decoded, request.Height, request.Width);
         var images = ImageConversion.ToRgbBytes(decoded);
         clock.End("vae decode");

@@ -113,9 +113,11 @@ public sealed class SD3Pipeline : IPipeline
         _scheduler.Reset();
         var latentValues = latents.To(DType.F32).ToArray<float>();
         var shape = latents.Shape.ToArray();
-        if (request.LatentsOnly || mesh is { IsReplicaLeader: false }) return new GenerationResult([], request.Width, request.Height, latentValues, shape, clock.Timings);
+        if (request.LatentsOnly || mesh is { Decodes: false }) return new GenerationResult([], request.Width, request.Height, latentValues, shape, clock.Timings);
         clock.Report("vae decode", request.Steps);
-        var images = ImageConversion.ToRgbBytes(_vae.DecodeScaled(latents.To(DType.F32)));
+        var decoded = _vae.DecodeScaled(latents.To(DType.F32), mesh?.Vae);
+        if (mesh is { IsReplicaLeader: false }) return new GenerationResult([], request.Width, request.Height, latentValues, shape, clock.Timings);
+        var images = ImageConversion.ToRgbBytes(decoded);
         clock.End("vae decode");
         return new GenerationResult(images, request.Width, request.Height, latentValues, shape, clock.Timings);
     }

@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 /* Bumped on every change of a signature, struct or enum value below. */
-#define XDIT_ABI_VERSION 5
+#define XDIT_ABI_VERSION 6
 
 /* The largest tensor rank a descriptor carries. */
 #define XDIT_MAX_RANK 6
@@ -273,6 +273,18 @@ XDIT_API xdit_status xdit_rms_norm(xdit_context* context, const xdit_tensor* x, 
 XDIT_API xdit_status xdit_group_norm(xdit_context* context, const xdit_tensor* x, int32_t groups,
                                      const xdit_tensor* weight, const xdit_tensor* bias, double eps,
                                      const xdit_tensor* out);
+
+/* A group norm split over ranks (the parallel VAE: feature-map rows on each rank) in two halves.
+ * Statistics of this rank's part of x [N, C, ...]: out f32 [N, groups, 2] = (mean, Σ(x − mean)²) per
+ * sample and group, accumulated in fp64 — the ranks all-gather them and merge (Chan et al.). */
+XDIT_API xdit_status xdit_group_norm_stats(xdit_context* context, const xdit_tensor* x, int32_t groups,
+                                           const xdit_tensor* out);
+
+/* The group norm of x with given statistics: stats f32 [N, groups, 2] = (mean, 1/√(var + eps));
+ * weight and bias [C] or NULL. With the statistics of the whole x it equals xdit_group_norm. */
+XDIT_API xdit_status xdit_group_norm_apply(xdit_context* context, const xdit_tensor* x, int32_t groups,
+                                           const xdit_tensor* stats, const xdit_tensor* weight,
+                                           const xdit_tensor* bias, const xdit_tensor* out);
 
 /* ---- attention ---------------------------------------------------------------------------- */
 

@@ -62,6 +62,22 @@ NormArgs prepare_norm(const xdit_tensor* x, const xdit_tensor* weight, const xdi
     return a;
 }
 
+// The checks of x and groups every group-norm entry point shares.
+TensorDesc check_group_norm_input(const xdit_tensor* x, int32_t groups) {
+    const TensorDesc tx = check_tensor(x, "x");
+    if (tx.rank < 2) invalid(tx.describe("x") + ": group norm needs [N, C, ...]");
+    if (groups < 1 || tx.shape[1] % groups != 0)
+        invalid(tx.describe("x") + ": " + std::to_string(groups) + " groups do not divide " + std::to_string(tx.shape[1]) + " channels");
+    return tx;
+}
+
+TensorDesc check_group_stats(const xdit_tensor* stats, const char* name, const TensorDesc& x, int32_t groups) {
+    const TensorDesc t = check_tensor(stats, name);
+    if (t.dtype != XDIT_DTYPE_F32) invalid(t.describe(name) + " must be f32");
+    require_shape(t, name, {x.shape[0], groups, 2});
+    return t;
+}
+
 }  // namespace
 }  // namespace xdit
 
@@ -104,13 +120,34 @@ xdit_status xdit_group_norm(xdit_context* context, const xdit_tensor* x, int32_t
                             const xdit_tensor* bias, double eps, const xdit_tensor* out) {
     return guard(__func__, [&] {
         Context& c = context_of(context);
-        const TensorDesc tx = check_tensor(x, "x");
-        if (tx.rank < 2) invalid(tx.describe("x") + ": group norm needs [N, C, ...]");
-        if (groups < 1 || tx.shape[1] % groups != 0)
-            invalid(tx.describe("x") + ": " + std::to_string(groups) + " groups do not divide " +
-                    std::to_string(tx.shape[1]) + " channels");
+        const TensorDesc tx = check_group_norm_input(x, groups);
         NormArgs a = prepare_norm(x, weight, bias, eps, out, tx.shape[1]);
         a.groups = groups;
+        if (a.x.numel() > 0) c.backend().group_norm(a);
+    });
+}
+
+xdit_status xdit_group_norm_stats(xdit_context* context, const xdit_tensor* x, int32_t groups, const xdit_tensor* out) {
+    return guard(__func__, [&] {
+        Context& c = context_of(context);
+        NormArgs a;
+        a.x = check_group_norm_input(x, groups);
+        require_float(a.x, "x");
+        a.groups = groups;
+        a.stats = check_group_stats(out, "out", a.x, groups);
+        require_writable(*a.stats, "out");
+        if (a.stats->numel() > 0) c.backend().group_norm_stats(a);
+    });
+}
+
+xdit_status xdit_group_norm_apply(xdit_context* context, const xdit_tensor* x, int32_t groups, const xdit_tensor* stats,
+                                  const xdit_tensor* weight, const xdit_tensor* bias, const xdit_tensor* out) {
+    return guard(__func__, [&] {
+        Context& c = context_of(context);
+        const TensorDesc tx = check_group_norm_input(x, groups);
+        NormArgs a = prepare_norm(x, weight, bias, 0.0, out, tx.shape[1]);
+        a.groups = groups;
+        a.stats = check_group_stats(stats, "stats", a.x, groups);
         if (a.x.numel() > 0) c.backend().group_norm(a);
     });
 }

@@ -33,6 +33,7 @@ public:
     virtual void layer_norm(const NormArgs& args) { missing("layer_norm"); }
     virtual void rms_norm(const NormArgs& args) { missing("rms_norm"); }
     virtual void group_norm(const NormArgs& args) { missing("group_norm"); }
+    virtual void group_norm_stats(const NormArgs& args) { missing("group_norm_stats"); }
     virtual void attention(const AttentionArgs& args) { missing("attention"); }
     virtual void attention_merge(const MergeArgs& args) { missing("attention_merge"); }
     virtual void rope(const RopeArgs& args) { missing("rope"); }

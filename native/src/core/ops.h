@@ -34,6 +34,9 @@ struct NormArgs {
     std::optional<TensorDesc> weight, bias, scale, shift;
     double eps = 1e-6;
     int32_t groups = 1;  // group norm only
+    // Group norm only: f32 [N, groups, 2]. group_norm_stats writes (mean, M2) into it; group_norm reads
+    // (mean, 1/√(var + eps)) from it when given instead of computing them.
+    std::optional<TensorDesc> stats;
 };
 
 struct AttentionArgs {

@@ -31,6 +31,7 @@ public:
     void layer_norm(const NormArgs& args) override;
     void rms_norm(const NormArgs& args) override;
     void group_norm(const NormArgs& args) override;
+    void group_norm_stats(const NormArgs& args) override;
     void attention(const AttentionArgs& args) override;
     void attention_merge(const MergeArgs& args) override;
     void rope(const RopeArgs& args) override;

@@ -89,51 +89,78 @@ void CpuBackend::rms_norm(const NormArgs& a) {
     });
 }
 
+namespace {
+
+// One channel plane of t: the [spatial...] view of (sample, channel).
+TensorDesc channel_plane(const TensorDesc& t, int64_t sample, int64_t channel) {
+    TensorDesc p = t;
+    p.rank = t.rank - 2;
+    for (int d = 0; d < p.rank; ++d) {
+        p.shape[d] = t.shape[d + 2];
+        p.strides[d] = t.strides[d + 2];
+    }
+    p.data = static_cast<char*>(t.data) + (sample * t.strides[0] + channel * t.strides[1]) * int64_t(t.element_size());
+    return p;
+}
+
+// Mean and Σ(x − mean)² of one (sample, group) in fp64, in two passes; count is its element count.
+template <class T>
+void group_moments(const TensorDesc& xt, int64_t sample, int64_t first, int64_t per_group, double* mean, double* squares, double* count) {
+    double sum = 0, n = 0;
+    for (int64_t ch = first; ch < first + per_group; ++ch) {
+        const TensorDesc x = channel_plane(xt, sample, ch);
+        StridedSpace<1>({&x}).for_range(0, x.numel(), [&](int64_t len, const std::array<char*, 1>& p, const std::array<int64_t, 1>& s) {
+            const T* v = reinterpret_cast<const T*>(p[0]);
+            for (int64_t i = 0; i < len; ++i) sum += to_float(v[i * s[0]]);
+        });
+        n += double(x.numel());
+    }
+    const double m = n > 0 ? sum / n : 0.0;
+    double sq = 0;
+    for (int64_t ch = first; ch < first + per_group; ++ch) {
+        const TensorDesc x = channel_plane(xt, sample, ch);
+        StridedSpace<1>({&x}).for_range(0, x.numel(), [&](int64_t len, const std::array<char*, 1>& p, const std::array<int64_t, 1>& s) {
+            const T* v = reinterpret_cast<const T*>(p[0]);
+            for (int64_t i = 0; i < len; ++i) {
+                const double d = to_float(v[i * s[0]]) - m;
+                sq += d * d;
+            }
+        });
+    }
+    *mean = m;
+    *squares = sq;
+    *count = n;
+}
+
+// Element (sample, group, k) of an f32 [N, G, 2] statistics tensor.
+float& stat(const TensorDesc& stats, int64_t sample, int64_t group, int k) {
+    return *reinterpret_cast<float*>(static_cast<char*>(stats.data) +
+                                     (sample * stats.strides[0] + group * stats.strides[1] + k * stats.strides[2]) * int64_t(sizeof(float)));
+}
+
+}  // namespace
+
 void CpuBackend::group_norm(const NormArgs& a) {
     dispatch_float_dtype(a.x.dtype, [&](auto tag) {
         using T = decltype(tag);
         const std::vector<float> weight = widen<T>(a.weight), bias = widen<T>(a.bias);
         const int64_t n = a.x.shape[0], channels = a.x.shape[1], per_group = channels / a.groups;
-        // One channel plane of x and out: [spatial...] views.
-        auto plane = [](const TensorDesc& t, int64_t sample, int64_t channel) {
-            TensorDesc p = t;
-            p.rank = t.rank - 2;
-            for (int d = 0; d < p.rank; ++d) {
-                p.shape[d] = t.shape[d + 2];
-                p.strides[d] = t.strides[d + 2];
-            }
-            p.data = static_cast<char*>(t.data) + (sample * t.strides[0] + channel * t.strides[1]) * int64_t(t.element_size());
-            return p;
-        };
         pool_.parallel_for(n * a.groups, 1, [&](int64_t g0, int64_t g1) {
             for (int64_t task = g0; task < g1; ++task) {
-                const int64_t sample = task / a.groups, first = (task % a.groups) * per_group;
-                double sum = 0, count = 0;
-                for (int64_t ch = first; ch < first + per_group; ++ch) {
-                    const TensorDesc x = plane(a.x, sample, ch);
-                    StridedSpace<1>({&x}).for_range(0, x.numel(), [&](int64_t len, const std::array<char*, 1>& p, const std::array<int64_t, 1>& s) {
-                        const T* v = reinterpret_cast<const T*>(p[0]);
-                        for (int64_t i = 0; i < len; ++i) sum += to_float(v[i * s[0]]);
-                    });
-                    count += double(x.numel());
+                const int64_t sample = task / a.groups, group = task % a.groups, first = group * per_group;
+                double mean, inv;
+                if (a.stats) {
+                    mean = stat(*a.stats, sample, group, 0);
+                    inv = stat(*a.stats, sample, group, 1);
+                } else {
+                    double squares, count;
+                    group_moments<T>(a.x, sample, first, per_group, &mean, &squares, &count);
+                    inv = 1.0 / std::sqrt(squares / count + a.eps);
                 }
-                const double mean = sum / count;
-                double squares = 0;
-                for (int64_t ch = first; ch < first + per_group; ++ch) {
-                    const TensorDesc x = plane(a.x, sample, ch);
-                    StridedSpace<1>({&x}).for_range(0, x.numel(), [&](int64_t len, const std::array<char*, 1>& p, const std::array<int64_t, 1>& s) {
-                        const T* v = reinterpret_cast<const T*>(p[0]);
-                        for (int64_t i = 0; i < len; ++i) {
-                            const double d = to_float(v[i * s[0]]) - mean;
-                            squares += d * d;
-                        }
-                    });
-                }
-                const double inv = 1.0 / std::sqrt(squares / count + a.eps);
                 for (int64_t ch = first; ch < first + per_group; ++ch) {
                     const double w = weight.empty() ? 1.0 : weight[size_t(ch)];
                     const double b = bias.empty() ? 0.0 : bias[size_t(ch)];
-                    const TensorDesc x = plane(a.x, sample, ch), out = plane(a.out, sample, ch);
+                    const TensorDesc x = channel_plane(a.x, sample, ch), out = channel_plane(a.out, sample, ch);
                     StridedSpace<2>({&x, &out}).for_range(0, x.numel(), [&](int64_t len, const std::array<char*, 2>& p, const std::array<int64_t, 2>& s) {
                         const T* v = reinterpret_cast<const T*>(p[0]);
                         T* o = reinterpret_cast<T*>(p[1]);
@@ -141,6 +168,22 @@ void CpuBackend::group_norm(const NormArgs& a) {
                             o[i * s[1]] = from_float<T>(static_cast<float>((to_float(v[i * s[0]]) - mean) * inv * w + b));
                     });
                 }
+            }
+        });
+    });
+}
+
+void CpuBackend::group_norm_stats(const NormArgs& a) {
+    dispatch_float_dtype(a.x.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        const int64_t n = a.x.shape[0], per_group = a.x.shape[1] / a.groups;
+        pool_.parallel_for(n * a.groups, 1, [&](int64_t g0, int64_t g1) {
+            for (int64_t task = g0; task < g1; ++task) {
+                const int64_t sample = task / a.groups, group = task % a.groups;
+                double mean, squares, count;
+                group_moments<T>(a.x, sample, group * per_group, per_group, &mean, &squares, &count);
+                stat(*a.stats, sample, group, 0) = static_cast<float>(mean);
+                stat(*a.stats, sample, group, 1) = static_cast<float>(squares);
             }
         });
     });

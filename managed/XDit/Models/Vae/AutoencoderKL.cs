@@ -1,6 +1,7 @@
 using XDit.Nn;
 using XDit.Nn.Layers;
 using XDit.Ops;
+using XDit.Parallel;
 using XDit.Tensors;
 
 namespace XDit.Models.Vae;
@@ -84,11 +85,31 @@ public sealed class AutoencoderKL : Module
         return Decoder.Forward(z).MoveToOuterScope();
     }
 
-    /// <summary>What a pipeline decodes: <c>decode(latents / scaling_factor + shift_factor)</c>.</summary>
-    public Tensor DecodeScaled(Tensor latents)
+    /// <summary>What a pipeline decodes: <c>decode(latents / scaling_factor + shift_factor)</c>; split by rows
+    /// over <paramref name="group"/> when one is given (<see cref="DecodeInParallel"/>).</summary>
+    public Tensor DecodeScaled(Tensor latents, ICommunicator? group = null)
     {
         using var scaled = Elementwise.Affine(latents, 1 / Config.ScalingFactor, Config.ShiftFactor ?? 0);
-        return Decode(scaled);
+        return group is null ? Decode(scaled) : DecodeInParallel(scaled, group);
+    }
+
+    /// <summary>
+    /// The parallel VAE decode (xDiT's DistVAE): every rank of <paramref name="group"/> calls it with the same
+    /// latents, decodes its band of rows (<see cref="RowShards"/>: halo rows for the convolutions, merged
+    /// group-norm statistics, gathered keys and values in the mid-block attention), and gets the whole
+    /// image — equal to the one-rank decode, with each rank's activations a 1/ranks share of the map's.
+    /// </summary>
+    public Tensor DecodeInParallel(Tensor latents, ICommunicator group)
+    {
+        RequireSpatial(latents, "latents");
+        using var scope = new TensorScope();
+        var rows = new RowShards(group, latents.Size(2));
+        var local = rows.Slice(latents);
+        var z = PostQuantConv?.Forward(local) ?? local;
+        var (band, bandRows) = Decoder.Forward(z, rows);
+        var image = bandRows!.Gather(band);
+        RequireFinite(image, "the decoded image");
+        return image.MoveToOuterScope();
     }
 
     /// <summary>image [N, in, H, W] in [−1, 1] → (mean, log-variance clamped to [−30, 20]); tile by tile

@@ -1,6 +1,7 @@
 using XDit.Nn;
 using XDit.Nn.Layers;
 using XDit.Ops;
+using XDit.Parallel;
 using XDit.Tensors;
 
 namespace XDit.Models.Vae;
@@ -24,11 +25,14 @@ public sealed class ResnetBlock2D : Module
     public Conv2d Conv2 { get; }
     public Conv2d? Shortcut { get; }
 
-    public Tensor Forward(Tensor x)
+    /// <summary>With <paramref name="rows"/>, x is this rank's band of rows of the whole map.</summary>
+    public Tensor Forward(Tensor x, RowShards? rows = null)
     {
         using var scope = new TensorScope();
-        var h = Conv1.Forward(Elementwise.Unary(UnaryOp.Silu, Norm1.Forward(x)));
-        h = Conv2.Forward(Elementwise.Unary(UnaryOp.Silu, Norm2.Forward(h)));
+        Tensor Norm(GroupNorm norm, Tensor t) => rows?.GroupNorm(norm, t) ?? norm.Forward(t);
+        Tensor Conv(Conv2d conv, Tensor t) => rows?.Conv(conv, t) ?? conv.Forward(t);
+        var h = Conv(Conv1, Elementwise.Unary(UnaryOp.Silu, Norm(Norm1, x)));
+        h = Conv(Conv2, Elementwise.Unary(UnaryOp.Silu, Norm(Norm2, h)));
         var residual = Shortcut?.Forward(x) ?? x;
         return Elementwise.Add(residual, h).MoveToOuterScope();
     }

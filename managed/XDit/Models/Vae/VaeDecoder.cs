@@ -1,6 +1,7 @@
 using XDit.Nn;
 using XDit.Nn.Layers;
 using XDit.Ops;
+using XDit.Parallel;
 using XDit.Tensors;
 
 namespace XDit.Models.Vae;
@@ -43,19 +44,26 @@ public sealed class VaeDecoder : Module
     public GroupNorm NormOut { get; }
     public Conv2d ConvOut { get; }
 
-    public Tensor Forward(Tensor z)
+    public Tensor Forward(Tensor z) => Forward(z, null).Image;
+
+    /// <summary>With <paramref name="rows"/>, z is this rank's band of latent rows and the result its band
+    /// of image rows, with the split of the image (<see cref="RowShards.Scaled"/> by every upsampling).</summary>
+    public (Tensor Image, RowShards? Rows) Forward(Tensor z, RowShards? rows)
     {
         using var scope = new TensorScope();
-        var h = ConvIn.Forward(z);
-        h = MidResnet0.Forward(h);
-        if (MidAttention is not null) h = MidAttention.Forward(h);
-        h = MidResnet1.Forward(h);
+        Tensor Conv(Conv2d conv, Tensor x) => rows?.Conv(conv, x) ?? conv.Forward(x);
+        var h = Conv(ConvIn, z);
+        h = MidResnet0.Forward(h, rows);
+        if (MidAttention is not null) h = MidAttention.Forward(h, rows);
+        h = MidResnet1.Forward(h, rows);
         foreach (var (resnets, upsample) in _upBlocks)
         {
-            foreach (var resnet in resnets) h = resnet.Forward(h);
-            if (upsample is not null) h = upsample.Forward(Convolution.UpsampleNearest(h, 2));
+            foreach (var resnet in resnets) h = resnet.Forward(h, rows);
+            if (upsample is null) continue;
+            rows = rows?.Scaled(2);
+            h = Conv(upsample, Convolution.UpsampleNearest(h, 2));
         }
-        h = Elementwise.Unary(UnaryOp.Silu, NormOut.Forward(h));
-        return ConvOut.Forward(h).MoveToOuterScope();
+        h = Elementwise.Unary(UnaryOp.Silu, rows?.GroupNorm(NormOut, h) ?? NormOut.Forward(h));
+        return (Conv(ConvOut, h).MoveToOuterScope(), rows);
     }
 }
