@@ -43,6 +43,22 @@ internal sealed class ComponentLoader(DiffusersFolder folder, DeviceContext cont
     public AutoencoderKL Vae() =>
         Module("vae", new AutoencoderKL(AutoencoderKLConfig.FromJson(folder.Config("vae").Root)), DType.F32);
 
+    /// <summary>The scheduler made from <c>scheduler/scheduler_config.json</c> by <paramref name="fromConfig"/>;
+    /// a value the scheduler refuses becomes an <see cref="XDitException"/> naming the file.</summary>
+    public T Scheduler<T>(Func<System.Text.Json.JsonElement, T> fromConfig) where T : IDisposable
+    {
+        var config = folder.Config("scheduler");
+        try
+        {
+            return Track(fromConfig(config.Root));
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException)
+        {
+            throw new XDitException(e is NotSupportedException ? Native.XditStatus.Unsupported : Native.XditStatus.InvalidArgument,
+                $"{config.Path}: {e.Message}");
+        }
+    }
+
     /// <summary>Frees everything loaded so far (loading failed).</summary>
     public void Abandon()
     {

@@ -69,7 +69,7 @@ public sealed class FluxPipeline : IPipeline
                 (m, w) => m.LoadWeights(w, context, textDType));
             var transformer = loader.Module("transformer", new FluxTransformer2DModel(FluxConfig.FromJson(diffusers.Config("transformer").Root)), dtype);
             var vae = loader.Vae();
-            var scheduler = loader.Track(FlowMatchEulerScheduler.FromConfig(diffusers.Config("scheduler").Root));
+            var scheduler = loader.Scheduler(FlowMatchEulerScheduler.FromConfig);
             return new FluxPipeline(context, dtype, ClipTokenizer.FromFolder(diffusers.Component("tokenizer")),
                 T5Tokenizer.FromFolder(diffusers.Component("tokenizer_2")), clip, t5, transformer, vae, scheduler);
         }

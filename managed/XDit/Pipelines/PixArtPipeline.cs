@@ -79,7 +79,7 @@ public sealed class PixArtPipeline : IPipeline
                 (m, w) => m.LoadWeights(w, context, textDType));
             var transformer = loader.Module("transformer", new PixArtTransformer2DModel(PixArtConfig.FromJson(diffusers.Config("transformer").Root)), dtype);
             var vae = loader.Vae();
-            var scheduler = loader.Track(DpmSolverMultistepScheduler.FromConfig(diffusers.Config("scheduler").Root));
+            var scheduler = loader.Scheduler(DpmSolverMultistepScheduler.FromConfig);
             return new PixArtPipeline(context, dtype, className == "PixArtSigmaPipeline", tokenizer, textEncoder, transformer, vae, scheduler);
         }
         catch

@@ -64,7 +64,7 @@ public sealed class SD3Pipeline : IPipeline
                 (m, w) => m.LoadWeights(w, context, textDType));
             var transformer = loader.Module("transformer", new SD3Transformer2DModel(SD3Config.FromJson(diffusers.Config("transformer").Root)), dtype);
             var vae = loader.Vae();
-            var scheduler = loader.Track(FlowMatchEulerScheduler.FromConfig(diffusers.Config("scheduler").Root));
+            var scheduler = loader.Scheduler(FlowMatchEulerScheduler.FromConfig);
             return new SD3Pipeline(context, dtype, ClipTokenizer.FromFolder(diffusers.Component("tokenizer")),
                 ClipTokenizer.FromFolder(diffusers.Component("tokenizer_2")), T5Tokenizer.FromFolder(diffusers.Component("tokenizer_3")),
                 clipL, clipG, t5, transformer, vae, scheduler);

@@ -1,3 +1,4 @@
+using XDit.Weights;
 using System.Text.Json;
 using XDit.Native;
 
@@ -110,8 +111,7 @@ public sealed record ClipTextConfig
                      ("projection_dim", ProjectionDim), ("num_hidden_layers", NumHiddenLayers),
                      ("num_attention_heads", NumAttentionHeads), ("max_position_embeddings", MaxPositionEmbeddings),
                  })
-            if (value <= 0)
-                throw new XDitException(XditStatus.InvalidArgument, $"{source}: {name} = {value} must be positive");
+            ConfigLimits.RequireSize(source, name, value);
         if (HiddenSize % NumAttentionHeads != 0)
             throw new XDitException(XditStatus.InvalidArgument,
                 $"{source}: hidden_size = {HiddenSize} is not divisible by num_attention_heads = {NumAttentionHeads}");

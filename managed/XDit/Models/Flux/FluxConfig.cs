@@ -1,3 +1,4 @@
+using XDit.Weights;
 using System.Text.Json;
 using XDit.Native;
 
@@ -91,8 +92,8 @@ public sealed record FluxConfig
                      ("attention_head_dim", AttentionHeadDim), ("num_attention_heads", NumAttentionHeads),
                      ("joint_attention_dim", JointAttentionDim), ("pooled_projection_dim", PooledProjectionDim),
                  })
-            if (value <= 0)
-                throw new XDitException(XditStatus.InvalidArgument, $"{source}: {name} = {value} must be positive");
+            ConfigLimits.RequireSize(source, name, value);
+        ConfigLimits.RequireSize(source, "hidden size (heads × head dim)", (long)NumAttentionHeads * AttentionHeadDim);
         if (NumLayers < 0 || NumSingleLayers < 0)
             throw new XDitException(XditStatus.InvalidArgument,
                 $"{source}: num_layers = {NumLayers} and num_single_layers = {NumSingleLayers} must not be negative");

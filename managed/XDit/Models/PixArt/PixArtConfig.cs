@@ -1,3 +1,4 @@
+using XDit.Weights;
 using System.Text.Json;
 
 namespace XDit.Models.PixArt;
@@ -27,41 +28,56 @@ public sealed record PixArtConfig
 
     public static PixArtConfig FromJson(JsonElement json, string source = "config.json")
     {
-        int Int(string name, int fallback) =>
-            json.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : fallback;
+        var c = JsonConfig.Parse(json.GetRawText(), source);
         void Require(string name, string expected)
         {
-            if (json.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String && v.GetString() != expected)
+            if (c.String(name) is { } value && value != expected)
                 throw new XDitException(Native.XditStatus.Unsupported,
-                    $"{source}: {name} = \"{v.GetString()}\" is not supported (PixArt checkpoints use \"{expected}\")");
+                    $"{source}: {name} = \"{value}\" is not supported (PixArt checkpoints use \"{expected}\")");
         }
         Require("norm_type", "ada_norm_single");
         Require("activation_fn", "gelu-approximate");
         Require("attention_type", "default");
-        var sampleSize = Int("sample_size", 128);
-        var inChannels = Int("in_channels", 4);
+        var sampleSize = c.Int("sample_size", 128);
+        var inChannels = c.Int("in_channels", 4);
         var config = new PixArtConfig
         {
-            NumAttentionHeads = Int("num_attention_heads", 16),
-            AttentionHeadDim = Int("attention_head_dim", 72),
+            NumAttentionHeads = c.Int("num_attention_heads", 16),
+            AttentionHeadDim = c.Int("attention_head_dim", 72),
             InChannels = inChannels,
-            OutChannels = json.TryGetProperty("out_channels", out var o) && o.ValueKind == JsonValueKind.Number ? o.GetInt32() : inChannels,
-            NumLayers = Int("num_layers", 28),
-            CaptionChannels = Int("caption_channels", 4096),
+            OutChannels = c.Int("out_channels", inChannels),
+            NumLayers = c.Int("num_layers", 28),
+            CaptionChannels = c.Int("caption_channels", 4096),
             SampleSize = sampleSize,
-            PatchSize = Int("patch_size", 2),
-            NormEps = json.TryGetProperty("norm_eps", out var e) && e.ValueKind == JsonValueKind.Number ? e.GetDouble() : 1e-6,
-            InterpolationScale = json.TryGetProperty("interpolation_scale", out var i) && i.ValueKind == JsonValueKind.Number
-                ? i.GetDouble() : Math.Max(sampleSize / 64, 1),
-            UseAdditionalConditions = json.TryGetProperty("use_additional_conditions", out var a) && a.ValueKind is JsonValueKind.True or JsonValueKind.False
-                ? a.GetBoolean() : sampleSize == 128,
+            PatchSize = c.Int("patch_size", 2),
+            NormEps = c.Double("norm_eps", 1e-6),
+            InterpolationScale = c.Double("interpolation_scale", Math.Max(sampleSize / 64, 1)),
+            UseAdditionalConditions = c.Bool("use_additional_conditions", sampleSize == 128),
         };
-        if (config.UseAdditionalConditions && config.InnerDim % 3 != 0)
-            throw new XDitException(Native.XditStatus.InvalidArgument,
-                $"{source}: use_additional_conditions needs a hidden size divisible by 3, got {config.InnerDim}");
-        if (json.TryGetProperty("cross_attention_dim", out var c) && c.ValueKind == JsonValueKind.Number && c.GetInt32() != config.InnerDim)
+        config.Validate(source);
+        if (c.Has("cross_attention_dim") && !c.IsNull("cross_attention_dim") && c.Int("cross_attention_dim", 0) != config.InnerDim)
             throw new XDitException(Native.XditStatus.Unsupported,
-                $"{source}: cross_attention_dim {c.GetInt32()} differs from the hidden size {config.InnerDim}; PixArt projects captions to the hidden size");
+                $"{source}: cross_attention_dim {c.Int("cross_attention_dim", 0)} differs from the hidden size {config.InnerDim}; PixArt projects captions to the hidden size");
         return config;
+    }
+
+    /// <summary>Rejects sizes no PixArt can have, before anything is allocated for them.</summary>
+    void Validate(string source)
+    {
+        foreach (var (name, value) in new[]
+                 {
+                     ("num_attention_heads", NumAttentionHeads), ("attention_head_dim", AttentionHeadDim), ("in_channels", InChannels),
+                     ("out_channels", OutChannels), ("num_layers", NumLayers), ("caption_channels", CaptionChannels),
+                     ("sample_size", SampleSize), ("patch_size", PatchSize),
+                 })
+            ConfigLimits.RequireSize(source, name, value);
+        ConfigLimits.RequireSize(source, "hidden size (heads × head dim)", (long)NumAttentionHeads * AttentionHeadDim);
+        if (!(NormEps >= 0) || !double.IsFinite(NormEps))
+            throw new XDitException(Native.XditStatus.InvalidArgument, $"{source}: norm_eps = {NormEps} must be finite and >= 0");
+        if (!(InterpolationScale > 0) || !double.IsFinite(InterpolationScale))
+            throw new XDitException(Native.XditStatus.InvalidArgument, $"{source}: interpolation_scale = {InterpolationScale} must be finite and positive");
+        if (UseAdditionalConditions && InnerDim % 3 != 0)
+            throw new XDitException(Native.XditStatus.InvalidArgument,
+                $"{source}: use_additional_conditions needs a hidden size divisible by 3, got {InnerDim}");
     }
 }

@@ -83,8 +83,8 @@ public sealed record SD3Config
                      ("caption_projection_dim", CaptionProjectionDim), ("pooled_projection_dim", PooledProjectionDim),
                      ("out_channels", OutChannels), ("pos_embed_max_size", PosEmbedMaxSize),
                  })
-            if (value <= 0)
-                throw new XDitException(XditStatus.InvalidArgument, $"{source}: {name} = {value} must be positive");
+            ConfigLimits.RequireSize(source, name, value);
+        ConfigLimits.RequireSize(source, "hidden size (heads × head dim)", (long)NumAttentionHeads * AttentionHeadDim);
         if (CaptionProjectionDim != InnerDim)
             throw new XDitException(XditStatus.InvalidArgument,
                 $"{source}: caption_projection_dim {CaptionProjectionDim} differs from the hidden size {InnerDim} " +

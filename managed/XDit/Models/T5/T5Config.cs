@@ -1,3 +1,4 @@
+using XDit.Weights;
 using System.Text.Json;
 using XDit.Native;
 
@@ -48,10 +49,9 @@ public sealed record T5Config
     /// </summary>
     public static T5Config FromJson(JsonElement json, string source = "config.json")
     {
-        int Int(string name, int fallback) =>
-            json.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : fallback;
-        string? Text(string name) =>
-            json.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+        var c = JsonConfig.Parse(json.GetRawText(), source);
+        int Int(string name, int fallback) => c.Int(name, fallback);
+        string? Text(string name) => c.String(name);
 
         var modelType = Text("model_type");
         if (modelType is not null && modelType != "t5" && modelType != "mt5")
@@ -67,8 +67,7 @@ public sealed record T5Config
                 $"{source}: feed_forward_proj \"{feedForwardProj}\" is not of the form \"{{act}}\" or \"gated-{{act}}\" (e.g. \"relu\", \"gated-gelu\")");
         var actName = feedForwardProj == "gated-gelu" ? "gelu_new" : parts[^1];
         actName = Text("dense_act_fn") ?? actName;
-        if (json.TryGetProperty("is_gated_act", out var g) && g.ValueKind is JsonValueKind.True or JsonValueKind.False)
-            gated = g.GetBoolean();
+        gated = c.Bool("is_gated_act", gated);
 
         var config = new T5Config
         {
@@ -80,8 +79,7 @@ public sealed record T5Config
             NumHeads = Int("num_heads", 8),
             RelativeAttentionNumBuckets = Int("relative_attention_num_buckets", 32),
             RelativeAttentionMaxDistance = Int("relative_attention_max_distance", 128),
-            LayerNormEpsilon = json.TryGetProperty("layer_norm_epsilon", out var e) && e.ValueKind == JsonValueKind.Number
-                ? e.GetDouble() : 1e-6,
+            LayerNormEpsilon = c.Double("layer_norm_epsilon", 1e-6),
             DenseActFn = ParseActivation(actName, source),
             IsGatedAct = gated,
         };
@@ -103,8 +101,8 @@ public sealed record T5Config
                      ("vocab_size", VocabSize), ("d_model", DModel), ("d_kv", DKv), ("d_ff", DFf),
                      ("num_layers", NumLayers), ("num_heads", NumHeads),
                  })
-            if (value <= 0)
-                throw new XDitException(XditStatus.InvalidArgument, $"{source}: {name} = {value} must be positive");
+            ConfigLimits.RequireSize(source, name, value);
+        ConfigLimits.RequireSize(source, "inner size (num_heads × d_kv)", (long)NumHeads * DKv);
         // The bidirectional buckets: half per direction, of which half are exact offsets.
         var exactBuckets = RelativeAttentionNumBuckets / 4;
         if (exactBuckets < 1 || RelativeAttentionMaxDistance <= exactBuckets)
@@ -112,7 +110,7 @@ public sealed record T5Config
                 $"{source}: relative_attention_num_buckets = {RelativeAttentionNumBuckets} and relative_attention_max_distance = " +
                 $"{RelativeAttentionMaxDistance} leave no logarithmic buckets (the encoder needs at least 4 buckets and a " +
                 "max distance beyond a quarter of them)");
-        if (!(LayerNormEpsilon >= 0))
+        if (!(LayerNormEpsilon >= 0) || !double.IsFinite(LayerNormEpsilon))
             throw new XDitException(XditStatus.InvalidArgument, $"{source}: layer_norm_epsilon = {LayerNormEpsilon} must not be negative");
     }
 }

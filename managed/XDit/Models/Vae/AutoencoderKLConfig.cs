@@ -1,3 +1,4 @@
+using XDit.Weights;
 using System.Text.Json;
 
 namespace XDit.Models.Vae;
@@ -28,37 +29,55 @@ public sealed record AutoencoderKLConfig
 
     public static AutoencoderKLConfig FromJson(JsonElement json, string source = "config.json")
     {
-        int Int(string name, int fallback) => json.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : fallback;
-        bool Bool(string name, bool fallback) =>
-            json.TryGetProperty(name, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : fallback;
-        double? Double(string name) => json.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
+        var c = JsonConfig.Parse(json.GetRawText(), source);
         // sample_size is one number or [height, width]; diffusers tiles with the first.
-        var sampleSize = json.TryGetProperty("sample_size", out var size) && size.ValueKind == JsonValueKind.Array
-            ? size.EnumerateArray().FirstOrDefault() : size;
-        var blocks = json.TryGetProperty("block_out_channels", out var b) && b.ValueKind == JsonValueKind.Array
-            ? b.EnumerateArray().Select(e => e.GetInt32()).ToArray() : [64];
+        var sampleSize = c.Root.TryGetProperty("sample_size", out var size) && size.ValueKind == JsonValueKind.Array
+            ? c.IntArray("sample_size")!.FirstOrDefault(32) : c.Int("sample_size", 32);
         foreach (var kind in new[] { "down_block_types", "up_block_types" })
-            if (json.TryGetProperty(kind, out var types) && types.ValueKind == JsonValueKind.Array)
-                foreach (var t in types.EnumerateArray())
-                    if (t.GetString() is not ("DownEncoderBlock2D" or "UpDecoderBlock2D"))
-                        throw new XDitException(Native.XditStatus.Unsupported, $"{source}: {kind} entry \"{t.GetString()}\" is not supported");
-        if (json.TryGetProperty("act_fn", out var act) && act.GetString() != "silu")
-            throw new XDitException(Native.XditStatus.Unsupported, $"{source}: act_fn \"{act.GetString()}\" is not supported (silu is)");
-        return new AutoencoderKLConfig
+            foreach (var t in c.StringArray(kind) ?? [])
+                if (t is not ("DownEncoderBlock2D" or "UpDecoderBlock2D"))
+                    throw new XDitException(Native.XditStatus.Unsupported, $"{source}: {kind} entry \"{t}\" is not supported");
+        if (c.String("act_fn", "silu") is var act && act != "silu")
+            throw new XDitException(Native.XditStatus.Unsupported, $"{source}: act_fn \"{act}\" is not supported (silu is)");
+        var config = new AutoencoderKLConfig
         {
-            InChannels = Int("in_channels", 3),
-            OutChannels = Int("out_channels", 3),
-            LatentChannels = Int("latent_channels", 4),
-            BlockOutChannels = blocks,
-            LayersPerBlock = Int("layers_per_block", 1),
-            NormNumGroups = Int("norm_num_groups", 32),
-            MidBlockAddAttention = Bool("mid_block_add_attention", true),
-            UseQuantConv = Bool("use_quant_conv", true),
-            UsePostQuantConv = Bool("use_post_quant_conv", true),
-            ScalingFactor = Double("scaling_factor") ?? 0.18215,
-            ShiftFactor = Double("shift_factor"),
-            ForceUpcast = Bool("force_upcast", true),
-            SampleSize = sampleSize.ValueKind == JsonValueKind.Number ? sampleSize.GetInt32() : 32,
+            InChannels = c.Int("in_channels", 3),
+            OutChannels = c.Int("out_channels", 3),
+            LatentChannels = c.Int("latent_channels", 4),
+            BlockOutChannels = c.IntArray("block_out_channels", [64])!,
+            LayersPerBlock = c.Int("layers_per_block", 1),
+            NormNumGroups = c.Int("norm_num_groups", 32),
+            MidBlockAddAttention = c.Bool("mid_block_add_attention", true),
+            UseQuantConv = c.Bool("use_quant_conv", true),
+            UsePostQuantConv = c.Bool("use_post_quant_conv", true),
+            ScalingFactor = c.Double("scaling_factor", 0.18215),
+            ShiftFactor = c.IsNull("shift_factor") || !c.Has("shift_factor") ? null : c.Double("shift_factor", 0),
+            ForceUpcast = c.Bool("force_upcast", true),
+            SampleSize = sampleSize,
         };
+        config.Validate(source);
+        return config;
+    }
+
+    /// <summary>Rejects sizes no VAE can have, before anything is allocated for them.</summary>
+    void Validate(string source)
+    {
+        foreach (var (name, value) in new[]
+                 {
+                     ("in_channels", InChannels), ("out_channels", OutChannels), ("latent_channels", LatentChannels),
+                     ("layers_per_block", LayersPerBlock), ("norm_num_groups", NormNumGroups), ("sample_size", SampleSize),
+                 })
+            ConfigLimits.RequireSize(source, name, value);
+        if (BlockOutChannels.Count is < 1 or > 8)
+            throw new XDitException(Native.XditStatus.InvalidArgument, $"{source}: block_out_channels has {BlockOutChannels.Count} entries; a VAE has 1 to 8 blocks");
+        foreach (var channels in BlockOutChannels)
+        {
+            ConfigLimits.RequireSize(source, "block_out_channels entry", channels);
+            if (channels % NormNumGroups != 0)
+                throw new XDitException(Native.XditStatus.InvalidArgument,
+                    $"{source}: norm_num_groups = {NormNumGroups} does not divide block_out_channels entry {channels}");
+        }
+        if (!double.IsFinite(ScalingFactor) || ScalingFactor == 0 || ShiftFactor is { } shift && !double.IsFinite(shift))
+            throw new XDitException(Native.XditStatus.InvalidArgument, $"{source}: scaling_factor {ScalingFactor} and shift_factor {ShiftFactor} must be finite, the scale non-zero");
     }
 }
