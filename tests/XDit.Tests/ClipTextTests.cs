@@ -401,7 +401,9 @@ public class ClipTextTests
     [TestCase("""{"model_type": "clip"}""", XditStatus.Unsupported, "model_type \"clip\" is not supported")]
     [TestCase("""{"hidden_act": "relu"}""", XditStatus.Unsupported, "hidden_act \"relu\" is not supported")]
     [TestCase("""{"hidden_size": 30, "num_attention_heads": 4}""", XditStatus.InvalidArgument, "hidden_size = 30 is not divisible by num_attention_heads = 4")]
-    [TestCase("""{"num_hidden_layers": 0}""", XditStatus.InvalidArgument, "num_hidden_layers = 0 must be positive")]
+    [TestCase("""{"num_hidden_layers": 0}""", XditStatus.InvalidArgument, "num_hidden_layers = 0 is outside 1 ..")]
+    // Found by the config fuzzing (ReliabilityTests): a billion layers used to be built before any weight was read.
+    [TestCase("""{"num_hidden_layers": 1000000000}""", XditStatus.InvalidArgument, "num_hidden_layers = 1000000000 is outside 1 .. 1024")]
     [TestCase("""{"vocab_size": "49408"}""", XditStatus.InvalidArgument, "vocab_size is \"49408\", expected an integer")]
     [TestCase("""{"layer_norm_eps": -1}""", XditStatus.InvalidArgument, "layer_norm_eps = -1 must not be negative")]
     public void UnsupportedConfigsAreRejected(string json, XditStatus status, string message)

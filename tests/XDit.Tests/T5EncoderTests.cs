@@ -320,7 +320,10 @@ public class T5EncoderTests
     [TestCase("""{"feed_forward_proj": "fast-gelu"}""", XditStatus.InvalidArgument, "not of the form")]
     [TestCase("""{"feed_forward_proj": "gated-quick_gelu"}""", XditStatus.Unsupported, "activation \"quick_gelu\" is not supported")]
     [TestCase("""{"model_type": "umt5"}""", XditStatus.Unsupported, "model_type \"umt5\" is not supported")]
-    [TestCase("""{"num_heads": 0}""", XditStatus.InvalidArgument, "num_heads = 0 must be positive")]
+    [TestCase("""{"num_heads": 0}""", XditStatus.InvalidArgument, "num_heads = 0 is outside 1 ..")]
+    // Found by the config fuzzing (ReliabilityTests): a 64-bit size used to end in a FormatException.
+    [TestCase("""{"d_kv": 9223372036854775807}""", XditStatus.InvalidArgument, "\"d_kv\" is the number 9223372036854775807, expected an integer")]
+    [TestCase("""{"d_model": 1e300}""", XditStatus.InvalidArgument, "\"d_model\" is the number 1e300, expected an integer")]
     [TestCase("""{"relative_attention_num_buckets": 2}""", XditStatus.InvalidArgument, "leave no logarithmic buckets")]
     public void UnsupportedConfigsAreRejected(string json, XditStatus status, string message)
     {
