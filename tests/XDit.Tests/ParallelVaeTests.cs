@@ -1,6 +1,3 @@
-using System.Text.Json;
-using XDit.Models.Vae;
-using XDit.Nn;
 using XDit.Ops;
 using XDit.Parallel;
 using XDit.Tensors;
@@ -16,21 +13,11 @@ namespace XDit.Tests;
 [TestFixture]
 public class ParallelVaeTests
 {
-    static AutoencoderKL Load(string name, DeviceContext context)
-    {
-        var folder = GoldenTensors.CaseFolder(name);
-        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "config.json")));
-        var vae = new AutoencoderKL(AutoencoderKLConfig.FromJson(json.RootElement));
-        WeightLoader.Load(vae, new GoldenTensorSource(GoldenTensors.Load(Path.Combine(folder, "diffusion_pytorch_model.safetensors"))),
-            context, DType.F32);
-        return vae;
-    }
-
     /// <summary>(image, activation bytes at the peak) of a decode on one rank.</summary>
     static (float[] Image, ulong PeakBytes) DecodeOnOneRank(string name, float[] latents, long[] shape)
     {
         using var context = Contexts.Cpu(threads: 1);
-        using var vae = Load(name, context);
+        using var vae = VaeTests.LoadGolden(name, context);
         using var scope = new TensorScope();
         var before = context.AllocatorStats.BytesInUse;
         context.ResetPeak();
@@ -42,7 +29,7 @@ public class ParallelVaeTests
         InProcessWorld.Run(ranks, group =>
         {
             using var context = Contexts.Cpu(threads: 1);
-            using var vae = Load(name, context);
+            using var vae = VaeTests.LoadGolden(name, context);
             using var scope = new TensorScope();
             var before = context.AllocatorStats.BytesInUse;
             context.ResetPeak();

@@ -11,7 +11,8 @@ namespace XDit.Tests;
 [TestFixture]
 public class VaeTests
 {
-    static AutoencoderKL LoadGolden(string name, DeviceContext context)
+    /// <summary>A golden case's VAE (diffusers' tiny one) with its weights, in f32 on <paramref name="context"/>.</summary>
+    internal static AutoencoderKL LoadGolden(string name, DeviceContext context)
     {
         var folder = GoldenTensors.CaseFolder(name);
         using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "config.json")));
