@@ -126,6 +126,74 @@ public class ReliabilityTests
         Assert.That(rejected, Is.GreaterThan(0));
     }
 
+    // ---- hostile tokenizer files -------------------------------------------------------------
+
+    /// <summary>Every file of a tokenizer folder (CLIP's BPE vocab.json and merges.txt, T5's SentencePiece
+    /// spiece.model, their JSON configs) mutated in turn — bytes replaced, truncated, JSON punctuation
+    /// inserted: the tokenizer loads and encodes, or fails with XDitException, never anything else.</summary>
+    [TestCase("tokenizer", "clip")]
+    [TestCase("tokenizer_3", "t5")]
+    public void MutatedTokenizerFilesLoadOrFailWithXDitException(string component, string kind)
+    {
+        var folder = Directory.CreateTempSubdirectory("xdit-fuzz-tokenizer").FullName;
+        try
+        {
+            Architectures.WriteRandomFolder("tiny-sd3", folder, seed: 5, DType.F32);
+            var tokenizer = Path.Combine(folder, component);
+            var (loaded, rejected) = (0, 0);
+            foreach (var file in Directory.GetFiles(tokenizer))
+            {
+                var original = File.ReadAllBytes(file);
+                for (int iteration = 0; iteration < 40; iteration++)
+                {
+                    var random = new Random(iteration * 31 + original.Length);
+                    var bytes = (byte[])original.Clone();
+                    switch (iteration % 4)
+                    {
+                        case 0:
+                            for (int k = random.Next(1, 6); k > 0 && bytes.Length > 0; k--) bytes[random.Next(bytes.Length)] = (byte)random.Next(256);
+                            break;
+                        case 1:
+                            Array.Resize(ref bytes, random.Next(0, bytes.Length));
+                            break;
+                        case 2:
+                            if (bytes.Length > 0) bytes[random.Next(bytes.Length)] = "{}[],:\"\\\n -0"u8[random.Next(12)];
+                            break;
+                        default:
+                            var start = random.Next(bytes.Length);
+                            Array.Clear(bytes, start, Math.Min(bytes.Length - start, random.Next(1, 64)));
+                            break;
+                    }
+                    File.WriteAllBytes(file, bytes);
+                    try
+                    {
+                        string[] prompts = ["a red fox in the snow", "", "Ünïcödé 🦊 text"];
+                        var ids = kind == "clip"
+                            ? Text.ClipTokenizer.FromFolder(tokenizer).EncodeBatch(prompts).InputIds
+                            : Text.T5Tokenizer.FromFolder(tokenizer).EncodeBatch(prompts, 30).InputIds;
+                        Assert.That(ids.GetLength(0), Is.EqualTo(3));
+                        loaded++;
+                    }
+                    catch (XDitException)
+                    {
+                        rejected++;
+                    }
+                    catch (Exception e)
+                    {
+                        Assert.Fail($"{component}/{Path.GetFileName(file)} mutation {iteration} threw {e.GetType().Name}: {e.Message}");
+                    }
+                }
+                File.WriteAllBytes(file, original);
+            }
+            TestContext.Out.WriteLine($"{component}: {loaded} mutated tokenizers loaded, {rejected} rejected with XDitException");
+            Assert.That(rejected, Is.GreaterThan(0));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     // ---- hostile prompts -----------------------------------------------------------------------
 
     [Test]

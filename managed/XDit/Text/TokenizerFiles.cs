@@ -36,15 +36,28 @@ internal static class TokenizerFiles
         }
     }
 
-    public static string ReadText(string path) => System.Text.Encoding.UTF8.GetString(ReadBytes(path));
-
-    /// <summary>The root of a JSON file, detached from its document.</summary>
-    public static JsonElement ReadJson(string path)
+    /// <summary>The file as UTF-8 text; invalid UTF-8 is a corrupt file (a replacement character would
+    /// silently change tokens).</summary>
+    public static string ReadText(string path)
     {
         var bytes = ReadBytes(path);
         try
         {
-            using var document = JsonDocument.Parse(bytes);
+            return new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes);
+        }
+        catch (System.Text.DecoderFallbackException e)
+        {
+            throw Corrupt(path, $"is not UTF-8 text (invalid byte at offset {e.Index})");
+        }
+    }
+
+    /// <summary>The root of a JSON file, detached from its document.</summary>
+    public static JsonElement ReadJson(string path)
+    {
+        var text = ReadText(path);
+        try
+        {
+            using var document = JsonDocument.Parse(text);
             return document.RootElement.Clone();
         }
         catch (JsonException e)
