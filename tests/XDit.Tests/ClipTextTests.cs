@@ -404,7 +404,7 @@ public class ClipTextTests
     [TestCase("""{"num_hidden_layers": 0}""", XditStatus.InvalidArgument, "num_hidden_layers = 0 is outside 1 ..")]
     // Found by the config fuzzing (ReliabilityTests): a billion layers used to be built before any weight was read.
     [TestCase("""{"num_hidden_layers": 1000000000}""", XditStatus.InvalidArgument, "num_hidden_layers = 1000000000 is outside 1 .. 1024")]
-    [TestCase("""{"vocab_size": "49408"}""", XditStatus.InvalidArgument, "vocab_size is \"49408\", expected an integer")]
+    [TestCase("""{"vocab_size": "49408"}""", XditStatus.InvalidArgument, "\"vocab_size\" is a string \"49408\", expected an integer")]
     [TestCase("""{"layer_norm_eps": -1}""", XditStatus.InvalidArgument, "layer_norm_eps = -1 must not be negative")]
     public void UnsupportedConfigsAreRejected(string json, XditStatus status, string message)
     {

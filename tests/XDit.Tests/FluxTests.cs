@@ -211,8 +211,8 @@ public class FluxTests
     [TestCase("""{"attention_head_dim": 16, "axes_dims_rope": [4, 6, 8]}""", "axes_dims_rope = [4, 6, 8] adds up to 18")]
     [TestCase("""{"attention_head_dim": 16, "axes_dims_rope": [4, 5, 7]}""", "positive even sizes")]
     [TestCase("""{"num_attention_heads": 0}""", "num_attention_heads = 0 is outside 1 ..")]
-    [TestCase("""{"guidance_embeds": "yes"}""", "guidance_embeds = \"yes\" is not a boolean")]
-    [TestCase("""{"axes_dims_rope": 16}""", "axes_dims_rope = 16 is not a list of integers")]
+    [TestCase("""{"guidance_embeds": "yes"}""", "\"guidance_embeds\" is a string \"yes\", expected true or false")]
+    [TestCase("""{"axes_dims_rope": 16}""", "\"axes_dims_rope\" is the number 16, expected an array")]
     public void InvalidConfigsAreRejected(string text, string message)
     {
         using var json = JsonDocument.Parse(text);

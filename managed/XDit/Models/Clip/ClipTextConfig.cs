@@ -50,20 +50,9 @@ public sealed record ClipTextConfig
     /// field takes transformers' default; a field of the wrong type is an error.</summary>
     public static ClipTextConfig FromJson(JsonElement json, string source = "config.json")
     {
-        if (json.ValueKind != JsonValueKind.Object)
-            throw new XDitException(XditStatus.InvalidArgument, $"{source}: the configuration is {json.ValueKind}, not a JSON object");
-        int Int(string name, int fallback)
-        {
-            if (!json.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
-            if (v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var i)) return i;
-            throw new XDitException(XditStatus.InvalidArgument, $"{source}: {name} is {v.GetRawText()}, expected an integer");
-        }
-        string? Text(string name)
-        {
-            if (!json.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;
-            if (v.ValueKind == JsonValueKind.String) return v.GetString();
-            throw new XDitException(XditStatus.InvalidArgument, $"{source}: {name} is {v.GetRawText()}, expected a string");
-        }
+        var c = JsonConfig.Parse(json.GetRawText(), source);
+        int Int(string name, int fallback) => c.Int(name, fallback);
+        string? Text(string name) => c.String(name);
 
         var modelType = Text("model_type");
         if (modelType is not null && modelType != "clip_text_model")
@@ -71,11 +60,6 @@ public sealed record ClipTextConfig
                 $"{source}: model_type \"{modelType}\" is not supported; the CLIP text encoder reads \"clip_text_model\" " +
                 "(a text_encoder folder of a diffusers pipeline)");
 
-        double eps = 1e-5;
-        if (json.TryGetProperty("layer_norm_eps", out var e) && e.ValueKind != JsonValueKind.Null)
-            eps = e.ValueKind == JsonValueKind.Number
-                ? e.GetDouble()
-                : throw new XDitException(XditStatus.InvalidArgument, $"{source}: layer_norm_eps is {e.GetRawText()}, expected a number");
 
         var config = new ClipTextConfig
         {
@@ -87,7 +71,7 @@ public sealed record ClipTextConfig
             NumAttentionHeads = Int("num_attention_heads", 8),
             MaxPositionEmbeddings = Int("max_position_embeddings", 77),
             HiddenAct = ParseActivation(Text("hidden_act") ?? "quick_gelu", source),
-            LayerNormEps = eps,
+            LayerNormEps = c.Double("layer_norm_eps", 1e-5),
             PadTokenId = Int("pad_token_id", 1),
             BosTokenId = Int("bos_token_id", 49406),
             EosTokenId = Int("eos_token_id", 49407),

@@ -40,31 +40,11 @@ public sealed record FluxConfig
 
     public static FluxConfig FromJson(JsonElement json, string source = "config.json")
     {
-        bool Present(string name, out JsonElement value) =>
-            json.TryGetProperty(name, out value) && value.ValueKind != JsonValueKind.Null;
-        int Int(string name, int fallback)
-        {
-            if (!Present(name, out var v)) return fallback;
-            if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out var value))
-                throw new XDitException(XditStatus.InvalidArgument, $"{source}: {name} = {v.GetRawText()} is not an integer");
-            return value;
-        }
-
+        var c = JsonConfig.Parse(json.GetRawText(), source);
+        int Int(string name, int fallback) => c.Int(name, fallback);
         var inChannels = Int("in_channels", 64);
-        var guidance = false;
-        if (Present("guidance_embeds", out var g))
-        {
-            if (g.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
-                throw new XDitException(XditStatus.InvalidArgument, $"{source}: guidance_embeds = {g.GetRawText()} is not a boolean");
-            guidance = g.GetBoolean();
-        }
-        IReadOnlyList<int> axes = [16, 56, 56];
-        if (Present("axes_dims_rope", out var a))
-        {
-            if (a.ValueKind != JsonValueKind.Array || a.EnumerateArray().Any(d => d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out _)))
-                throw new XDitException(XditStatus.InvalidArgument, $"{source}: axes_dims_rope = {a.GetRawText()} is not a list of integers");
-            axes = a.EnumerateArray().Select(d => d.GetInt32()).ToArray();
-        }
+        var guidance = c.Bool("guidance_embeds", false);
+        IReadOnlyList<int> axes = c.IntArray("axes_dims_rope", [16, 56, 56])!;
         var config = new FluxConfig
         {
             PatchSize = Int("patch_size", 1),
