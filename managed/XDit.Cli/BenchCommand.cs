@@ -88,28 +88,26 @@ public static class BenchCommand
     static MeshReport Measure(ModelSource source, string folder, GenerationRequest request, ParallelConfig mesh, int runs, int warmup)
     {
         using var loaded = source.LoadFolder(folder, TextWriter.Null, mesh);
+        var samples = new Dictionary<string, List<double>>();
+        var stepFlops = new List<long>();
+        IReadOnlyDictionary<string, CollectiveVolume>? communication = null;
+        for (int run = 0; run < warmup + runs; run++)
         {
-            var samples = new Dictionary<string, List<double>>();
-            var stepFlops = new List<long>();
-            IReadOnlyDictionary<string, CollectiveVolume>? communication = null;
-            for (int run = 0; run < warmup + runs; run++)
+            var recorder = new StepRecorder();
+            var result = loaded.Pipeline.Generate(request, recorder);
+            if (run < warmup) continue;
+            stepFlops.AddRange(recorder.Flops);
+            communication ??= recorder.Communication.FirstOrDefault() ?? new Dictionary<string, CollectiveVolume>();
+            foreach (var timing in result.Timings)
             {
-                var recorder = new StepRecorder();
-                var result = loaded.Pipeline.Generate(request, recorder);
-                if (run < warmup) continue;
-                stepFlops.AddRange(recorder.Flops);
-                communication ??= recorder.Communication.FirstOrDefault() ?? new Dictionary<string, CollectiveVolume>();
-                foreach (var timing in result.Timings)
-                {
-                    var stage = timing.Stage.StartsWith("step ", StringComparison.Ordinal) ? "denoising step" : timing.Stage;
-                    (samples.TryGetValue(stage, out var list) ? list : samples[stage] = []).Add(timing.Duration.TotalMilliseconds);
-                }
-                (samples.TryGetValue("total", out var totals) ? totals : samples["total"] = []).Add(result.Timings.Sum(t => t.Duration.TotalMilliseconds));
+                var stage = timing.Stage.StartsWith("step ", StringComparison.Ordinal) ? "denoising step" : timing.Stage;
+                (samples.TryGetValue(stage, out var list) ? list : samples[stage] = []).Add(timing.Duration.TotalMilliseconds);
             }
-            var device = mesh.WorldSize == 1 ? loaded.Context.ToString()
-                : $"{mesh.WorldSize} in-process CPU ranks, {Math.Max(1, Environment.ProcessorCount / mesh.WorldSize)} threads each";
-            return new MeshReport(mesh, device, samples, stepFlops.Count > 0 ? stepFlops.Max() : 0, communication!);
+            (samples.TryGetValue("total", out var totals) ? totals : samples["total"] = []).Add(result.Timings.Sum(t => t.Duration.TotalMilliseconds));
         }
+        var device = mesh.WorldSize == 1 ? loaded.Context.ToString()
+            : $"{mesh.WorldSize} in-process CPU ranks, {Math.Max(1, Environment.ProcessorCount / mesh.WorldSize)} threads each";
+        return new MeshReport(mesh, device, samples, stepFlops.Count > 0 ? stepFlops.Max() : 0, communication!);
     }
 
     static void WriteTable(MeshReport report, TextWriter output)

@@ -192,6 +192,7 @@ public class ParallelGenerationTests
         Assert.That(again.Latents, Is.EqualTo(first.Latents));
         Assert.That(pipeline.Generate(request with { LatentsOnly = false }).Images, Has.Count.EqualTo(2));
         Assert.That(() => pipeline.Generate(request with { GuidanceScale = 1 }), Throws.InstanceOf<XDitException>().With.Message.Contains("guidance"));
+        Assert.That(() => pipeline.Generate(request with { Height = 100 }), Throws.InstanceOf<XDitException>().With.Message.Contains("100"));
         Assert.That(pipeline.Generate(request).Latents, Is.EqualTo(first.Latents), "a rejected request leaves the ranks usable");
     }
 

@@ -63,9 +63,9 @@ public class ReliabilityTests
         }
     }
 
-    static void FuzzConfigs(string _folder, Random random)
+    static void FuzzConfigs(string folder, Random random)
     {
-        var configs = Directory.GetFiles(_folder, "*.json", SearchOption.AllDirectories).Where(f => !f.Contains("tokenizer")).ToList();
+        var configs = Directory.GetFiles(folder, "*.json", SearchOption.AllDirectories).Where(f => !f.Contains("tokenizer")).ToList();
         var (loaded, rejected) = (0, 0);
         foreach (var path in configs)
         {
@@ -81,7 +81,7 @@ public class ReliabilityTests
                 try
                 {
                     using var context = Contexts.Cpu(threads: 1, memoryLimit: 1UL << 30);
-                    using var pipeline = PipelineLoader.Load(_folder, context);
+                    using var pipeline = PipelineLoader.Load(folder, context);
                     loaded++;
                 }
                 catch (XDitException)
@@ -90,7 +90,7 @@ public class ReliabilityTests
                 }
                 catch (Exception e)
                 {
-                    Assert.Fail($"{Path.GetRelativePath(_folder, path)}: \"{key}\" = {hostile?.ToJsonString() ?? "null"} threw {e.GetType().Name}: {e.Message}");
+                    Assert.Fail($"{Path.GetRelativePath(folder, path)}: \"{key}\" = {hostile?.ToJsonString() ?? "null"} threw {e.GetType().Name}: {e.Message}");
                 }
                 finally
                 {
@@ -104,7 +104,7 @@ public class ReliabilityTests
                 try
                 {
                     using var context = Contexts.Cpu(threads: 1);
-                    using var pipeline = PipelineLoader.Load(_folder, context);
+                    using var pipeline = PipelineLoader.Load(folder, context);
                     loaded++;
                 }
                 catch (XDitException e)
@@ -114,7 +114,7 @@ public class ReliabilityTests
                 }
                 catch (Exception e)
                 {
-                    Assert.Fail($"{Path.GetRelativePath(_folder, path)} garbled threw {e.GetType().Name}: {e.Message}");
+                    Assert.Fail($"{Path.GetRelativePath(folder, path)} garbled threw {e.GetType().Name}: {e.Message}");
                 }
                 finally
                 {

@@ -94,12 +94,18 @@ public sealed class FluxPipeline : IPipeline
         return Run(request, mesh, progress, cancellation);
     }
 
-    GenerationResult Run(GenerationRequest request, ProcessMesh? mesh, IProgress<GenerationProgress>? progress, CancellationToken cancellation)
+    /// <inheritdoc/>
+    public void ValidateRequest(GenerationRequest request)
     {
         RequestValidation.Validate(request, SizeMultiple);
         if (!string.IsNullOrEmpty(request.NegativePrompt))
             throw new XDitException(Native.XditStatus.InvalidArgument,
                 "FLUX.1 is guidance-distilled: it takes no negative prompt (classifier-free guidance does not apply); use the guidance scale");
+    }
+
+    GenerationResult Run(GenerationRequest request, ProcessMesh? mesh, IProgress<GenerationProgress>? progress, CancellationToken cancellation)
+    {
+        ValidateRequest(request);
         var clock = new StageClock(progress, request.Steps);
         using var scope = new TensorScope();
         var batch = request.BatchSize;

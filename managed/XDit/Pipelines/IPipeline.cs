@@ -13,6 +13,11 @@ public interface IPipeline : IDisposable
     /// <summary>The image size a request gets when it names none.</summary>
     int DefaultImageSize { get; }
 
+    /// <summary>Throws the <see cref="XDitException"/> that <see cref="Generate(GenerationRequest, IProgress{GenerationProgress}?, CancellationToken)"/>
+    /// would throw for a request it cannot serve (sizes, steps, options the model does not take), before
+    /// any work: a parallel pipeline checks requests here once, instead of letting every rank fail.</summary>
+    void ValidateRequest(GenerationRequest request);
+
     GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null,
         CancellationToken cancellation = default);
 

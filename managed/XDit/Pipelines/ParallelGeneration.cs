@@ -14,25 +14,43 @@ namespace XDit.Pipelines;
 /// </summary>
 public static class ParallelGeneration
 {
+    /// <summary>What the mesh checks need to know of a model, read once from its configs (no weights).</summary>
+    internal sealed record ModelFacts(int AttentionHeads, bool HasClassifierFreeGuidance, int VaeScaleFactor)
+    {
+        public static ModelFacts Read(string folder) => new(PipelineLoader.AttentionHeads(folder),
+            PipelineLoader.HasClassifierFreeGuidance(folder), PipelineLoader.VaeScaleFactor(folder));
+    }
+
     /// <summary>Checks <paramref name="config"/> against the request and the model in
     /// <paramref name="folder"/> without loading any weight; the message names what is wrong and what fits.</summary>
-    public static void Validate(string folder, GenerationRequest request, ParallelConfig config)
+    public static void Validate(string folder, GenerationRequest request, ParallelConfig config) =>
+        Validate(ModelFacts.Read(folder), request, config);
+
+    internal static void Validate(ModelFacts model, GenerationRequest request, ParallelConfig config)
     {
         var images = request.BatchSize;
         if (config.DataParallelDegree < 1 || images % config.DataParallelDegree != 0)
             throw new XDitException(Native.XditStatus.InvalidArgument,
                 $"data parallel degree {config.DataParallelDegree} must divide the {images} images of the request (prompts × images per prompt)");
-        if (config.UseCfgParallel && !PipelineLoader.HasClassifierFreeGuidance(folder))
-            throw new XDitException(Native.XditStatus.InvalidArgument,
-                "FLUX.1 is guidance-distilled: it has no classifier-free guidance to run in parallel (xDiT marks CFG parallel n/a for Flux); drop --use_cfg_parallel");
         if (config.UseCfgParallel && request.GuidanceScale <= 1)
             throw new XDitException(Native.XditStatus.InvalidArgument, "CFG parallelism needs classifier-free guidance (a guidance scale > 1)");
-        config.Validate(PipelineLoader.AttentionHeads(folder));
+        ValidateForModel(model, config);
         var decoders = config.CfgDegree * config.SequenceParallelDegree;
-        if (config.UseParallelVae && !request.LatentsOnly && request.Height / PipelineLoader.VaeScaleFactor(folder) < decoders)
+        var latentRows = request.Height / model.VaeScaleFactor;
+        if (config.UseParallelVae && !request.LatentsOnly && latentRows < decoders)
             throw new XDitException(Native.XditStatus.InvalidArgument,
-                $"the parallel VAE splits the {request.Height / PipelineLoader.VaeScaleFactor(folder)} latent rows of a {request.Height}-pixel image over " +
-                $"{decoders} ranks per replica, at least one row each: make the image taller or drop --use_parallel_vae");
+                $"the parallel VAE splits the {latentRows} latent rows of a {request.Height}-pixel image over {decoders} ranks per replica, " +
+                "at least one row each: make the image taller or drop --use_parallel_vae");
+    }
+
+    /// <summary>The checks that do not depend on a request: the degrees themselves, the heads Ulysses
+    /// splits, and CFG parallelism only for models with classifier-free guidance.</summary>
+    internal static void ValidateForModel(ModelFacts model, ParallelConfig config)
+    {
+        if (config.UseCfgParallel && !model.HasClassifierFreeGuidance)
+            throw new XDitException(Native.XditStatus.InvalidArgument,
+                "FLUX.1 is guidance-distilled: it has no classifier-free guidance to run in parallel (xDiT marks CFG parallel n/a for Flux); drop --use_cfg_parallel");
+        config.Validate(model.AttentionHeads);
     }
 
     /// <summary>On <see cref="ParallelConfig.WorldSize"/> in-process ranks, loaded for this one request

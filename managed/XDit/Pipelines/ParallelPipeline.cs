@@ -17,7 +17,7 @@ public sealed class ParallelPipeline : IPipeline
 {
     sealed record Job(GenerationRequest Request, IProgress<GenerationProgress>? Progress, CancellationToken Cancellation);
 
-    readonly string _folder;
+    readonly ParallelGeneration.ModelFacts _model;
     readonly ParallelConfig _config;
     readonly BlockingCollection<Job>[] _jobs;
     readonly Thread[] _threads;
@@ -30,9 +30,9 @@ public sealed class ParallelPipeline : IPipeline
     string? _broken;
     int _disposed;
 
-    ParallelPipeline(string folder, ParallelConfig config, DType dtype, ContextOptions options, TimeSpan timeout)
+    ParallelPipeline(string folder, ParallelGeneration.ModelFacts model, ParallelConfig config, DType dtype, ContextOptions options, TimeSpan timeout)
     {
-        _folder = folder;
+        _model = model;
         _config = config;
         var size = config.WorldSize;
         var (ranks, world) = InProcessWorld.Create(size, timeout);
@@ -101,17 +101,18 @@ public sealed class ParallelPipeline : IPipeline
         }
     }
 
-    /// <summary>Checks <paramref name="config"/> against the model, then starts the ranks and loads the
-    /// pipeline on each.</summary>
+    /// <summary>Checks <paramref name="config"/> against the model (read once, for every later request
+    /// too), then starts the ranks and loads the pipeline on each.</summary>
     /// <param name="contextOptions">Every rank's CPU context; the thread count becomes the rank's share of
     /// the cores.</param>
     public static ParallelPipeline Load(string folder, ParallelConfig config, DType dtype = DType.F32, ContextOptions? contextOptions = null,
         TimeSpan? timeout = null)
     {
         ArgumentNullException.ThrowIfNull(config);
-        config.Validate(PipelineLoader.AttentionHeads(folder));
+        var model = ParallelGeneration.ModelFacts.Read(folder);
+        ParallelGeneration.ValidateForModel(model, config);
         var options = (contextOptions ?? new ContextOptions()) with { NumThreads = Math.Max(1, Environment.ProcessorCount / config.WorldSize) };
-        return new ParallelPipeline(folder, config, dtype, options, timeout ?? InProcessWorld.DefaultTimeout);
+        return new ParallelPipeline(folder, model, config, dtype, options, timeout ?? InProcessWorld.DefaultTimeout);
     }
 
     public ParallelConfig Config => _config;
@@ -129,7 +130,7 @@ public sealed class ParallelPipeline : IPipeline
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         if (_broken is not null)
             throw new XDitException(Native.XditStatus.Unavailable, $"the parallel pipeline is broken since a rank failed ({_broken}); dispose it and load it again");
-        ParallelGeneration.Validate(_folder, request, _config);
+        ValidateRequest(request);
         Array.Clear(_parts);
         Array.Clear(_errors);
         var job = new Job(request, progress, cancellation);
@@ -145,6 +146,14 @@ public sealed class ParallelPipeline : IPipeline
             throw;
         }
         return ParallelGeneration.Assemble(_parts.Select(p => p!).ToList(), request);
+    }
+
+    /// <summary>The mesh's checks and the model's, on the caller's thread: a request every rank would refuse
+    /// is refused here, and the ranks stay usable (a rank that fails mid-request breaks the world).</summary>
+    public void ValidateRequest(GenerationRequest request)
+    {
+        ParallelGeneration.Validate(_model, request, _config);
+        _pipelines[0]!.ValidateRequest(request);
     }
 
     /// <summary>Not for a pipeline that is itself a whole mesh.</summary>

@@ -96,12 +96,19 @@ public sealed class PixArtPipeline : IPipeline
     public GenerationResult Generate(GenerationRequest request, ProcessMesh mesh, IProgress<GenerationProgress>? progress = null,
         CancellationToken cancellation = default) => Run(request, mesh ?? throw new ArgumentNullException(nameof(mesh)), progress, cancellation);
 
-    GenerationResult Run(GenerationRequest request, ProcessMesh? mesh, IProgress<GenerationProgress>? progress, CancellationToken cancellation)
+    /// <inheritdoc/>
+    public void ValidateRequest(GenerationRequest request)
     {
         // The size checks apply to what the model generates: the bin, when binning applies.
-        var bin = ResolutionBin(request);
         var (height, width) = GenerationSize(request);
         RequestValidation.Validate(request with { Height = height, Width = width }, SizeMultiple);
+    }
+
+    GenerationResult Run(GenerationRequest request, ProcessMesh? mesh, IProgress<GenerationProgress>? progress, CancellationToken cancellation)
+    {
+        ValidateRequest(request);
+        var bin = ResolutionBin(request);
+        var (height, width) = GenerationSize(request);
         var cfg = mesh?.Cfg;
         ClassifierFreeGuidance.CheckGroup(request, cfg);
         var clock = new StageClock(progress, request.Steps);

@@ -83,9 +83,12 @@ public sealed class SD3Pipeline : IPipeline
     public GenerationResult Generate(GenerationRequest request, ProcessMesh mesh, IProgress<GenerationProgress>? progress = null,
         CancellationToken cancellation = default) => Run(request, mesh ?? throw new ArgumentNullException(nameof(mesh)), progress, cancellation);
 
+    /// <inheritdoc/>
+    public void ValidateRequest(GenerationRequest request) => RequestValidation.Validate(request, SizeMultiple);
+
     GenerationResult Run(GenerationRequest request, ProcessMesh? mesh, IProgress<GenerationProgress>? progress, CancellationToken cancellation)
     {
-        RequestValidation.Validate(request, SizeMultiple);
+        ValidateRequest(request);
         var cfg = mesh?.Cfg;
         ClassifierFreeGuidance.CheckGroup(request, cfg);
         var clock = new StageClock(progress, request.Steps);
