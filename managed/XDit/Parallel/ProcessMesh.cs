@@ -5,8 +5,9 @@ namespace XDit.Parallel;
 /// once per run. World ranks are numbered as xDiT numbers them, innermost first:
 /// <c>rank = ((dp · cfg_degree + cfg) · ring_degree + ring) · ulysses_degree + ulysses</c>, so a Ulysses
 /// group is contiguous ranks (the closest ones, which carry the all-to-alls) and a Ring group is strided.
+/// Disposing it frees the sub-groups it made (MPI communicators); the world stays the caller's.
 /// </summary>
-public sealed class ProcessMesh
+public sealed class ProcessMesh : IDisposable
 {
     ProcessMesh(ParallelConfig config, ICommunicator world, ICommunicator? cfg, SequenceParallelGroup? sequenceParallel, ICommunicator? vae)
     {
@@ -48,6 +49,12 @@ public sealed class ProcessMesh
     /// <summary>Whether this rank takes part in decoding: the replica leader, and every rank of the replica
     /// with the parallel VAE.</summary>
     public bool Decodes => IsReplicaLeader || Vae is not null;
+
+    public void Dispose()
+    {
+        ICommunicator?[] made = [Cfg, SequenceParallel?.All, SequenceParallel?.Ulysses, SequenceParallel?.Ring, Vae];
+        foreach (var group in made) (group as IDisposable)?.Dispose();
+    }
 
     /// <summary>
     /// The step boundary: without a mesh, throws when <paramref name="cancellation"/> is cancelled; with

@@ -79,7 +79,7 @@ public static class ParallelGeneration
         CancellationToken cancellation = default)
     {
         Validate(folder, request, config);
-        var mesh = ProcessMesh.Create(world, config);
+        using var mesh = ProcessMesh.Create(world, config);
         using var context = DeviceContext.Create(Device.Cpu, contextOptions ?? new ContextOptions());
         using var pipeline = PipelineLoader.Load(folder, context, dtype);
         var mine = RunRank(pipeline, mesh, request, config, progress, cancellation);

@@ -63,6 +63,7 @@ public sealed class ParallelPipeline : IPipeline
             // What a rank thread made, it frees.
             _pipelines[rank]?.Dispose();
             _contexts[rank]?.Dispose();
+            meshes[rank]?.Dispose();
         }) { IsBackground = true, Name = $"xdit-rank-{rank}" }).ToArray();
         foreach (var thread in _threads) thread.Start();
         _done.SignalAndWait();
