@@ -147,8 +147,8 @@ public static class BenchCommand
         _ => $"{bytes} B",
     };
 
-    /// <summary>"1", or degrees joined by 'x': dp2, cfg2 (or cfg), ulysses2 (u2), ring2 (r2), and vae for the
-    /// parallel VAE decode.</summary>
+    /// <summary>"1", or degrees joined by 'x': dp2, cfg2 (or cfg), ulysses2 (u2), ring2 (r2), pp2 (PipeFusion
+    /// stages, with patch4 for its patches and warmup2 for its warmup steps), and vae for the parallel VAE decode.</summary>
     internal static ParallelConfig ParseMesh(string spec)
     {
         var mesh = new ParallelConfig();
@@ -163,14 +163,17 @@ public static class BenchCommand
             var name = new string(part.TakeWhile(char.IsLetter).ToArray());
             var digits = part[name.Length..];
             if (!int.TryParse(digits.Length == 0 && name == "cfg" ? "2" : digits, NumberStyles.None, CultureInfo.InvariantCulture, out var degree) || degree < 1)
-                throw new UsageException($"--compare: '{part}' in mesh '{spec}' needs a degree (dp2, cfg2, ulysses2, ring2) or is vae");
+                throw new UsageException($"--compare: '{part}' in mesh '{spec}' needs a degree (dp2, cfg2, ulysses2, ring2, pp2, patch4, warmup1) or is vae");
             mesh = name switch
             {
                 "dp" => mesh with { DataParallelDegree = degree },
                 "cfg" when degree is 1 or 2 => mesh with { UseCfgParallel = degree == 2 },
                 "ulysses" or "u" => mesh with { UlyssesDegree = degree },
                 "ring" or "r" => mesh with { RingDegree = degree },
-                _ => throw new UsageException($"--compare: '{part}' in mesh '{spec}' is not one of dp<N>, cfg2, ulysses<N>, ring<N>, vae"),
+                "pp" or "pipefusion" => mesh with { PipeFusionDegree = degree },
+                "patch" => mesh with { NumPipelinePatch = degree },
+                "warmup" => mesh with { WarmupSteps = degree },
+                _ => throw new UsageException($"--compare: '{part}' in mesh '{spec}' is not one of dp<N>, cfg2, ulysses<N>, ring<N>, pp<N>, patch<N>, warmup<N>, vae"),
             };
         }
         return mesh;

@@ -30,7 +30,6 @@ public static class GenerateCommand
         var outputType = options.String("output_type", "pil");
         var outputPath = options.String("output");
         var binning = !options.Flag("no_use_resolution_binning");
-        options.Int("warmup_steps", 1, min: 0);
         var parallel = MeshOptions.Parse(options);
         var checkSingleRank = options.Flag("check_single_rank");
         var mpi = options.String("comm", "inproc") == "mpi";
@@ -176,20 +175,17 @@ public static class GenerateCommand
                              : maxPixel <= 1 ? "(the parallel image equals the single-rank image up to 8-bit rounding)" : "(DIFFERENT)"));
     }
 
-    /// <summary>xDiT's other parallel degrees are accepted by name; until they exist, a degree above 1
+    /// <summary>xDiT's tensor parallel degree is accepted by name; until it exists, a degree above 1
     /// says so instead of silently running on one rank.</summary>
     static void RejectUnimplementedParallelism(CommandLine options)
     {
-        foreach (var degree in new[] { "pipefusion_parallel_degree", "tensor_parallel_degree" })
-            if (options.Int(degree, 1, min: 1) > 1)
-                throw new UsageException($"--{degree} > 1 is not implemented in this version yet (CFG, data, Ulysses and Ring parallelism are); run with degree 1");
+        if (options.Int("tensor_parallel_degree", 1, min: 1) > 1)
+            throw new UsageException("--tensor_parallel_degree > 1 is not implemented in this version yet (CFG, data, PipeFusion, Ulysses and Ring parallelism are); run with degree 1");
         var comm = options.String("comm", "inproc");
         if (comm is not ("inproc" or "mpi"))
             throw new UsageException(comm == "nccl"
                 ? "--comm nccl: the NCCL communicator is not implemented in this version yet; use inproc (ranks as threads) or mpi (ranks as processes under mpirun)"
                 : $"--comm must be inproc or mpi, got '{comm}'");
-        if (options.Int("num_pipeline_patch", 1, min: 1) > 1) throw new UsageException("--num_pipeline_patch > 1 needs PipeFusion, which is not implemented yet");
-        if (options.Ints("attn_layer_num_for_pp").Count > 0) throw new UsageException("--attn_layer_num_for_pp needs PipeFusion, which is not implemented yet");
     }
 
     static void WriteOutputs(GenerationResult result, GenerationRequest request, string outputType, string? outputPath, string modelName,
@@ -210,7 +206,7 @@ public static class GenerateCommand
                 ? outputPath
                 : outputPath is not null
                     ? Path.Combine(Path.GetDirectoryName(outputPath) ?? ".", $"{Path.GetFileNameWithoutExtension(outputPath)}_{i}{Path.GetExtension(outputPath)}")
-                    : $"{modelName}_result_dp{parallel?.DataParallelDegree ?? 1}_cfg{parallel?.CfgDegree ?? 1}_ulysses{parallel?.UlyssesDegree ?? 1}_ring{(parallel is { RingDegree: > 1 } ? parallel.RingDegree : "None")}_tp1_pp1_patchNone_{request.Height}x{request.Width}_{i}.png";
+                    : $"{modelName}_result_dp{parallel?.DataParallelDegree ?? 1}_cfg{parallel?.CfgDegree ?? 1}_ulysses{parallel?.UlyssesDegree ?? 1}_ring{(parallel is { RingDegree: > 1 } ? parallel.RingDegree : "None")}_tp1_pp{parallel?.PipeFusionDegree ?? 1}_patch{(parallel is { PipeFusionDegree: > 1 } ? parallel.PatchCount : "None")}_{request.Height}x{request.Width}_{i}.png";
             PngWriter.Write(path, result.Images[i], result.Width, result.Height);
             output.WriteLine($"wrote {path}");
         }

@@ -85,7 +85,7 @@ public class SequenceParallelAttentionTests
                     return textFirst ? Layout.Cat(1, mine, image) : Layout.Cat(1, image, mine);
                 }
                 var attention = group.Attention(ImageTokens, shard, textFirst);
-                var (local, _) = attention.Attend(Local(q, qt), Local(k, kt), Local(v, vt));
+                var local = attention.Attend(Local(q, qt), Local(k, kt), Local(v, vt));
                 var imagePart = local.Narrow(1, textFirst ? shard : 0, group.ShardLength(ImageTokens));
                 var textPart = local.Narrow(1, textFirst ? 0 : group.ShardLength(ImageTokens), shard).Contiguous();
                 var allText = Tensor.Empty(context, DType.F32, [degree, .. textPart.Shape.ToArray()]);

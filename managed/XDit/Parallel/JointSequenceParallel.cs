@@ -55,7 +55,7 @@ public sealed class JointSequenceParallel
     /// </summary>
     public Tensor Attend(Tensor q, Tensor k, Tensor v)
     {
-        if (!TextReplicated) return Joint.Attend(q, k, v).Sharded;
+        if (!TextReplicated) return Joint.Attend(q, k, v);
         long text = TextTokens, image = k.Size(1) - text;
         Tensor Text(Tensor x) => x.Narrow(1, TextFirst ? 0 : image, text);
         Tensor Image(Tensor x) => x.Narrow(1, TextFirst ? text : 0, image);
@@ -69,5 +69,5 @@ public sealed class JointSequenceParallel
     }
 
     /// <summary>Self-attention of the image tokens alone (SD3.5's dual-attention blocks).</summary>
-    public Tensor AttendImage(Tensor q, Tensor k, Tensor v) => ImageOnly.Attend(q, k, v).Sharded;
+    public Tensor AttendImage(Tensor q, Tensor k, Tensor v) => ImageOnly.Attend(q, k, v);
 }

@@ -3,24 +3,29 @@ namespace XDit.Parallel;
 /// <summary>
 /// One rank's place in the mesh of a <see cref="ParallelConfig"/> and the groups it computes with, made
 /// once per run. World ranks are numbered as xDiT numbers them, innermost first:
-/// <c>rank = ((dp · cfg_degree + cfg) · ring_degree + ring) · ulysses_degree + ulysses</c>, so a Ulysses
-/// group is contiguous ranks (the closest ones, which carry the all-to-alls) and a Ring group is strided.
+/// <c>rank = (((dp · cfg_degree + cfg) · pipefusion_degree + stage) · ring_degree + ring) · ulysses_degree + ulysses</c>,
+/// so a Ulysses group is contiguous ranks (the closest ones, which carry the all-to-alls), a Ring group is
+/// strided, and the stages of a pipeline are further apart.
 /// Disposing it frees the sub-groups it made (MPI communicators); the world stays the caller's.
 /// </summary>
 public sealed class ProcessMesh : IDisposable
 {
-    ProcessMesh(ParallelConfig config, ICommunicator world, ICommunicator? cfg, SequenceParallelGroup? sequenceParallel, ICommunicator? vae)
+    ProcessMesh(ParallelConfig config, ICommunicator world, ICommunicator? cfg, SequenceParallelGroup? sequenceParallel,
+        ICommunicator? pipeline, ICommunicator? vae)
     {
         Config = config;
         World = world;
         Cfg = cfg;
         SequenceParallel = sequenceParallel;
+        Pipeline = pipeline;
         Vae = vae;
         var rank = world.Rank;
         UlyssesRank = rank % config.UlyssesDegree;
         rank /= config.UlyssesDegree;
         RingRank = rank % config.RingDegree;
         rank /= config.RingDegree;
+        Stage = rank % config.PipeFusionDegree;
+        rank /= config.PipeFusionDegree;
         CfgRank = rank % config.CfgDegree;
         DataParallelRank = rank / config.CfgDegree;
     }
@@ -34,17 +39,23 @@ public sealed class ProcessMesh : IDisposable
     /// <summary>The ranks that share one sequence; null without Ulysses or Ring.</summary>
     public SequenceParallelGroup? SequenceParallel { get; }
 
+    /// <summary>The PipeFusion stages of this rank's branch, in stage order; null without PipeFusion.</summary>
+    public ICommunicator? Pipeline { get; }
+
     public int DataParallelRank { get; }
     public int CfgRank { get; }
+
+    /// <summary>This rank's PipeFusion stage (0 without PipeFusion).</summary>
+    public int Stage { get; }
     public int RingRank { get; }
     public int UlyssesRank { get; }
 
-    /// <summary>Every rank of this rank's replica (CFG pair × sequence group), which decode the image
-    /// together with the parallel VAE; null without it (or with one rank per replica).</summary>
+    /// <summary>Every rank of this rank's replica (CFG pair × stages × sequence group), which decode the
+    /// image together with the parallel VAE; null without it (or with one rank per replica).</summary>
     public ICommunicator? Vae { get; }
 
-    /// <summary>Rank 0 of its replica (CFG pair and sequence group): the rank that returns the images.</summary>
-    public bool IsReplicaLeader => CfgRank == 0 && RingRank == 0 && UlyssesRank == 0;
+    /// <summary>Rank 0 of its replica (CFG pair, stages and sequence group): the rank that returns the images.</summary>
+    public bool IsReplicaLeader => CfgRank == 0 && Stage == 0 && RingRank == 0 && UlyssesRank == 0;
 
     /// <summary>Whether this rank takes part in decoding: the replica leader, and every rank of the replica
     /// with the parallel VAE.</summary>
@@ -52,7 +63,7 @@ public sealed class ProcessMesh : IDisposable
 
     public void Dispose()
     {
-        ICommunicator?[] made = [Cfg, SequenceParallel?.All, SequenceParallel?.Ulysses, SequenceParallel?.Ring, Vae];
+        ICommunicator?[] made = [Cfg, SequenceParallel?.All, SequenceParallel?.Ulysses, SequenceParallel?.Ring, Pipeline, Vae];
         foreach (var group in made) (group as IDisposable)?.Dispose();
     }
 
@@ -83,25 +94,28 @@ public sealed class ProcessMesh : IDisposable
         if (world.Size != config.WorldSize)
             throw new XDitException(Native.XditStatus.InvalidArgument,
                 $"the mesh {config} needs {config.WorldSize} ranks; the world has {world.Size}");
-        int sp = config.SequenceParallelDegree, rank = world.Rank;
+        int sp = config.SequenceParallelDegree, stages = config.PipeFusionDegree, branch = config.RanksPerBranch, rank = world.Rank;
         var spRank = rank % sp;
-        var replica = rank / sp; // (dp, cfg) flattened
+        var stage = rank / sp % stages;
+        var branchRank = rank % branch; // (stage, sequence rank) flattened
+        var replica = rank / branch; // (dp, cfg) flattened
         ICommunicator? cfg = null;
         if (config.UseCfgParallel)
         {
             var dp = replica / config.CfgDegree;
-            cfg = world.Split(color: dp * sp + spRank, key: replica % config.CfgDegree);
+            cfg = world.Split(color: dp * branch + branchRank, key: replica % config.CfgDegree);
         }
         SequenceParallelGroup? group = null;
         if (sp > 1)
         {
-            var all = world.Split(color: replica, key: spRank);
+            var all = world.Split(color: rank / sp, key: spRank);
             var ulysses = world.Split(color: rank / config.UlyssesDegree, key: rank % config.UlyssesDegree);
-            var ring = world.Split(color: replica * config.UlyssesDegree + rank % config.UlyssesDegree, key: spRank / config.UlyssesDegree);
+            var ring = world.Split(color: rank / sp * config.UlyssesDegree + rank % config.UlyssesDegree, key: spRank / config.UlyssesDegree);
             group = new SequenceParallelGroup(all, ulysses, ring);
         }
-        var perReplica = config.CfgDegree * sp;
+        var pipeline = stages > 1 ? world.Split(color: replica * sp + spRank, key: stage) : null;
+        var perReplica = config.CfgDegree * branch;
         var vae = config.UseParallelVae && perReplica > 1 ? world.Split(color: rank / perReplica, key: rank % perReplica) : null;
-        return new ProcessMesh(config, world, cfg, group, vae);
+        return new ProcessMesh(config, world, cfg, group, pipeline, vae);
     }
 }

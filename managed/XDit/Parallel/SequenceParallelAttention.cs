@@ -17,7 +17,7 @@ public sealed record ReplicatedTokens(Tensor? Queries, Tensor Keys, Tensor Value
 /// partials are merged in one global order on every rank, so their outputs stay bit-identical across the
 /// group, as replicated state must.
 /// </summary>
-public sealed class SequenceParallelAttention
+public sealed class SequenceParallelAttention : ISequenceAttention
 {
     readonly SequenceParallelGroup _group;
     readonly bool[][] _valid;
@@ -29,12 +29,14 @@ public sealed class SequenceParallelAttention
         _valid = localValid;
     }
 
+    public Tensor Attend(Tensor q, Tensor k, Tensor v) => Attend(q, k, v, null).Sharded;
+
     /// <summary>
     /// q, k, v [B, s, H, D] (this rank's shard; q may hold fewer tokens than k, the same number on every
     /// rank) → the attention of its queries over every rank's keys (and
     /// the replicated keys) [B, s, H, Dv], and the replicated queries' attention [B, T, H, Dv] when given.
     /// </summary>
-    public (Tensor Sharded, Tensor? Replicated) Attend(Tensor q, Tensor k, Tensor v, ReplicatedTokens? replicated = null)
+    public (Tensor Sharded, Tensor? Replicated) Attend(Tensor q, Tensor k, Tensor v, ReplicatedTokens? replicated)
     {
         ArgumentNullException.ThrowIfNull(q);
         int degree = _group.Ulysses.Size, ringSize = _group.Ring.Size;

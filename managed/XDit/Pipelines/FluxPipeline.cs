@@ -22,6 +22,9 @@ namespace XDit.Pipelines;
 /// </summary>
 public sealed class FluxPipeline : IPipeline
 {
+    /// <summary>Latent rows per token row: the 2×2 packing of <see cref="Layout.FluxPack"/>.</summary>
+    internal const int PackedPatch = 2;
+
     readonly ClipTokenizer _clipTokenizer;
     readonly T5Tokenizer _t5Tokenizer;
     readonly ClipTextModel _clip;

@@ -15,10 +15,13 @@ namespace XDit.Pipelines;
 public static class ParallelGeneration
 {
     /// <summary>What the mesh checks need to know of a model, read once from its configs (no weights).</summary>
-    internal sealed record ModelFacts(int AttentionHeads, bool HasClassifierFreeGuidance, int VaeScaleFactor)
+    internal sealed record ModelFacts(int AttentionHeads, int Layers, int PatchSize, bool HasClassifierFreeGuidance, int VaeScaleFactor)
     {
-        public static ModelFacts Read(string folder) => new(PipelineLoader.AttentionHeads(folder),
-            PipelineLoader.HasClassifierFreeGuidance(folder), PipelineLoader.VaeScaleFactor(folder));
+        public static ModelFacts Read(string folder)
+        {
+            var (heads, layers, patch) = PipelineLoader.TransformerShape(folder);
+            return new(heads, layers, patch, PipelineLoader.HasClassifierFreeGuidance(folder), PipelineLoader.VaeScaleFactor(folder));
+        }
     }
 
     /// <summary>Checks <paramref name="config"/> against the request and the model in
@@ -35,8 +38,9 @@ public static class ParallelGeneration
         if (config.UseCfgParallel && request.GuidanceScale <= 1)
             throw new XDitException(Native.XditStatus.InvalidArgument, "CFG parallelism needs classifier-free guidance (a guidance scale > 1)");
         ValidateForModel(model, config);
-        var decoders = config.CfgDegree * config.SequenceParallelDegree;
         var latentRows = request.Height / model.VaeScaleFactor;
+        if (config.PipeFusionDegree > 1) PipeFusion.Bands(latentRows, config, model.PatchSize);
+        var decoders = config.CfgDegree * config.RanksPerBranch;
         if (config.UseParallelVae && !request.LatentsOnly && latentRows < decoders)
             throw new XDitException(Native.XditStatus.InvalidArgument,
                 $"the parallel VAE splits the {latentRows} latent rows of a {request.Height}-pixel image over {decoders} ranks per replica, " +
@@ -50,7 +54,7 @@ public static class ParallelGeneration
         if (config.UseCfgParallel && !model.HasClassifierFreeGuidance)
             throw new XDitException(Native.XditStatus.InvalidArgument,
                 "FLUX.1 is guidance-distilled: it has no classifier-free guidance to run in parallel (xDiT marks CFG parallel n/a for Flux); drop --use_cfg_parallel");
-        config.Validate(model.AttentionHeads);
+        config.Validate(model.AttentionHeads, model.Layers);
     }
 
     /// <summary>On <see cref="ParallelConfig.WorldSize"/> in-process ranks, loaded for this one request

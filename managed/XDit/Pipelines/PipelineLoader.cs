@@ -8,19 +8,27 @@ public static class PipelineLoader
     public static readonly IReadOnlyList<string> SupportedPipelines =
         ["PixArtAlphaPipeline", "PixArtSigmaPipeline", "StableDiffusion3Pipeline", "FluxPipeline"];
 
-    /// <summary>The transformer's attention heads (what a Ulysses degree must divide), read from its
-    /// config without loading weights.</summary>
-    public static int AttentionHeads(string folder)
+    /// <summary>What a parallel mesh must fit in the transformer, read from its config without loading
+    /// weights: its attention heads (what a Ulysses degree must divide), its blocks (what PipeFusion splits
+    /// into stages; Flux's double and single blocks together) and the latent rows of one token row.</summary>
+    public static (int AttentionHeads, int Layers, int PatchSize) TransformerShape(string folder)
     {
         var diffusers = DiffusersFolder.Open(folder);
         var config = diffusers.Config("transformer").Root;
-        return diffusers.Index.ClassName switch
+        switch (diffusers.Index.ClassName)
         {
-            "PixArtAlphaPipeline" or "PixArtSigmaPipeline" => Models.PixArt.PixArtConfig.FromJson(config).NumAttentionHeads,
-            "StableDiffusion3Pipeline" => Models.SD3.SD3Config.FromJson(config).NumAttentionHeads,
-            "FluxPipeline" => Models.Flux.FluxConfig.FromJson(config).NumAttentionHeads,
-            var className => throw Unsupported(folder, className),
-        };
+            case "PixArtAlphaPipeline" or "PixArtSigmaPipeline":
+                var pixart = Models.PixArt.PixArtConfig.FromJson(config);
+                return (pixart.NumAttentionHeads, pixart.NumLayers, pixart.PatchSize);
+            case "StableDiffusion3Pipeline":
+                var sd3 = Models.SD3.SD3Config.FromJson(config);
+                return (sd3.NumAttentionHeads, sd3.NumLayers, sd3.PatchSize);
+            case "FluxPipeline":
+                var flux = Models.Flux.FluxConfig.FromJson(config);
+                return (flux.NumAttentionHeads, flux.NumLayers + flux.NumSingleLayers, FluxPipeline.PackedPatch);
+            case var className:
+                throw Unsupported(folder, className);
+        }
     }
 
     /// <summary>The image size a request gets when it names none (the pipeline's

@@ -126,20 +126,29 @@ public sealed class PixArtPipeline : IPipeline
         var sizes = Enumerable.Range(0, texts.Count).SelectMany(_ => new float[] { height, width }).ToArray();
         var ratios = Enumerable.Repeat((float)height / width, texts.Count).ToArray();
         var conditions = _transformer.Config.UseAdditionalConditions;
-        for (int i = 0; i < request.Steps; i++)
+        if (mesh?.Pipeline is not null)
         {
-            ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation);
-            clock.Report("denoising", i + 1);
-            using var stepScope = new TensorScope();
-            var modelInput = ClassifierFreeGuidance.ModelInput(latents, request, cfg);
-            var timesteps = Enumerable.Repeat((float)_scheduler.Timesteps[i], (int)modelInput.Size(0)).ToArray();
-            var prediction = _transformer.Forward(modelInput, timesteps, caption, captionMask,
-                conditions ? sizes : default, conditions ? ratios : default, mesh?.SequenceParallel);
-            // The learned-variance channels are not part of the noise prediction.
-            var noise = ClassifierFreeGuidance.Combine(prediction.Narrow(1, 0, _transformer.Config.InChannels), request, cfg);
-            latents = _scheduler.Step(noise, i, latents).MoveToOuterScope();
-            clock.End($"step {i + 1}");
+            var pieces = new PixArtPipeFusion(_transformer, _scheduler, request, cfg, caption, captionMask, conditions ? sizes : null, conditions ? ratios : null);
+            var p = _transformer.Config.PatchSize;
+            latents = PipeFusionRunner.Run(mesh, pieces, latents, request.Steps, latents.Size(2) / p, latents.Size(3) / p, p,
+                clock.PipelinedStep, () => ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation));
+            clock.End($"step {request.Steps}");
         }
+        else
+            for (int i = 0; i < request.Steps; i++)
+            {
+                ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation);
+                clock.Report("denoising", i + 1);
+                using var stepScope = new TensorScope();
+                var modelInput = ClassifierFreeGuidance.ModelInput(latents, request, cfg);
+                var timesteps = Enumerable.Repeat((float)_scheduler.Timesteps[i], (int)modelInput.Size(0)).ToArray();
+                var prediction = _transformer.Forward(modelInput, timesteps, caption, captionMask,
+                    conditions ? sizes : default, conditions ? ratios : default, mesh?.SequenceParallel);
+                // The learned-variance channels are not part of the noise prediction.
+                var noise = ClassifierFreeGuidance.Combine(prediction.Narrow(1, 0, _transformer.Config.InChannels), request, cfg);
+                latents = _scheduler.Step(noise, i, latents).MoveToOuterScope();
+                clock.End($"step {i + 1}");
+            }
         _scheduler.Reset();
         var latentValues = latents.To(DType.F32).ToArray<float>();
         GenerationResult LatentsOnly() => new([], request.Width, request.Height, latentValues, latentShape, clock.Timings) { ResolutionBin = bin };
@@ -181,7 +190,7 @@ public sealed class PixArtPipeline : IPipeline
         ResolutionBin(request) is { } bin ? (bin.Height, bin.Width) : (request.Height, request.Width);
 
     /// <summary>Caption embeddings [N, L, C] in the transformer's dtype and the key mask bool [N, L].</summary>
-    (Tensor Caption, Tensor Mask) EncodeText(IReadOnlyList<string> texts, int maxLength)
+    internal (Tensor Caption, Tensor Mask) EncodeText(IReadOnlyList<string> texts, int maxLength)
     {
         var tokens = _tokenizer.EncodeBatch(texts, maxLength, padToMaxLength: true, truncate: true);
         int n = tokens.BatchSize, length = tokens.Length;

@@ -19,6 +19,14 @@ internal sealed class StageClock(IProgress<GenerationProgress>? progress, int st
         _timings.Add(new StageTiming(stage, _stage.Elapsed));
         _stage.Restart();
     }
+
+    /// <summary>A PipeFusion stage starts step <paramref name="index"/> (its steps overlap the other
+    /// stages', so a step's time is from this stage's start of it to its start of the next).</summary>
+    public void PipelinedStep(int index)
+    {
+        if (index > 0) End($"step {index}");
+        Report("denoising", index + 1);
+    }
 }
 
 /// <summary>The checks every text-to-image request passes before any work starts.</summary>

@@ -32,9 +32,9 @@ public sealed class PixArtBlock : Module
     public FeedForward FeedForward { get; }
 
     /// <summary>x [B, S, C]; timestep [B, 6·C] (the adaLN-single output); caption [B, T, C]; captionMask
-    /// bool [B, T] or null. With <paramref name="sequenceParallel"/>, x is this rank's shard of the tokens
-    /// (everything but the self-attention is per token).</summary>
-    public Tensor Forward(Tensor x, Tensor timestep, Tensor caption, Tensor? captionMask, SequenceParallelAttention? sequenceParallel = null)
+    /// bool [B, T] or null. With <paramref name="sequence"/>, x is part of a longer sequence (a
+    /// sequence-parallel shard, a PipeFusion band) that the self-attention spans; everything else is per token.</summary>
+    public Tensor Forward(Tensor x, Tensor timestep, Tensor caption, Tensor? captionMask, ISequenceAttention? sequence = null)
     {
         using var scope = new TensorScope();
         var dim = x.Size(2);
@@ -43,7 +43,7 @@ public sealed class PixArtBlock : Module
         Tensor Row(int i) => modulation.Narrow(1, i, 1);
 
         var normed = Normalization.LayerNorm(x, null, null, _eps, Row(1), Row(0));
-        var attended = sequenceParallel is null ? SelfAttention.Forward(normed) : SelfAttention.Forward(normed, sequenceParallel);
+        var attended = sequence is null ? SelfAttention.Forward(normed) : SelfAttention.Forward(normed, sequence);
         x = Elementwise.AddMul(x, Row(2), attended);
 
         var crossed = CrossAttention.Forward(x, caption, captionMask);

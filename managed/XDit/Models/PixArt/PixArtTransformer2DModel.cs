@@ -62,48 +62,88 @@ public sealed class PixArtTransformer2DModel : Module
     public Tensor Forward(Tensor latents, ReadOnlySpan<float> timesteps, Tensor caption, Tensor? captionMask,
         ReadOnlySpan<float> resolution = default, ReadOnlySpan<float> aspectRatio = default, SequenceParallelGroup? sequenceParallel = null)
     {
-        var context = latents.Context;
-        long batch = latents.Size(0), height = latents.Size(2), width = latents.Size(3);
+        long height = latents.Size(2), width = latents.Size(3);
         var p = Config.PatchSize;
-        if (height % p != 0 || width % p != 0)
-            throw new XDitException(Native.XditStatus.InvalidArgument,
-                $"latents {latents.ShapeString}: height and width must be multiples of the patch size {p}");
-        if (timesteps.Length != batch)
-            throw new XDitException(Native.XditStatus.InvalidArgument, $"{timesteps.Length} timesteps for a batch of {batch}");
         using var scope = new TensorScope();
-
-        var tokenCount = height / p * (width / p);
-        var x = Embed(latents, sequenceParallel);
-        var attention = sequenceParallel?.Attention(tokenCount);
-        var (timestep, embeddedTimestep) = ConditionOnTimestep(context, batch, timesteps, resolution, aspectRatio);
-        var captionStates = CaptionProjection2.Forward(CaptionProjection1.Forward(caption, Epilogue.GeluTanh));
-        foreach (var block in Blocks) x = block.Forward(x, timestep, captionStates, captionMask, attention);
-
-        // Final norm modulated by scale_shift_table + the timestep embedding: [B, 2, C] = shift, scale.
-        var modulation = Elementwise.Add(FinalScaleShift.Value.Unsqueeze(0), embeddedTimestep.Unsqueeze(1));
-        x = Normalization.LayerNorm(x, null, null, Config.NormEps, modulation.Narrow(1, 1, 1), modulation.Narrow(1, 0, 1));
-        var tokens = ProjectOut.Forward(x);
-        if (sequenceParallel is not null) tokens = sequenceParallel.Gather(tokens, tokenCount);
-        return Layout.Unpatchify(tokens, (int)height, (int)width, p, Config.OutChannels).MoveToOuterScope();
+        var conditioning = Condition(timesteps, caption, captionMask, resolution, aspectRatio);
+        var gridRows = height / p;
+        var x = Embed(latents, 0, gridRows, sequenceParallel);
+        var attention = sequenceParallel?.Attention(gridRows * (width / p));
+        x = RunBlocks(x, conditioning, 0, Blocks.Count, _ => attention);
+        return Output(x, conditioning, height, width, sequenceParallel).MoveToOuterScope();
     }
 
-    /// <summary>Patch embedding as a GEMM over patchified latents (the conv's weight read as [C, in·p·p]),
-    /// plus the 2-D sin-cos table for this latent grid; with sequence parallelism, of this rank's tokens only.</summary>
-    Tensor Embed(Tensor latents, SequenceParallelGroup? sequenceParallel)
+    /// <summary>What every block of one step is conditioned on: the adaLN-single output [B, 6·C], the
+    /// timestep embedding [B, C] (the final norm's), the projected caption [B, T, C] and its key mask.</summary>
+    public sealed record Conditioning(Tensor Timestep, Tensor EmbeddedTimestep, Tensor Caption, Tensor? CaptionMask);
+
+    /// <summary>The conditioning of one step (see <see cref="Forward"/> for the arguments).</summary>
+    public Conditioning Condition(ReadOnlySpan<float> timesteps, Tensor caption, Tensor? captionMask,
+        ReadOnlySpan<float> resolution = default, ReadOnlySpan<float> aspectRatio = default)
+    {
+        var batch = caption.Size(0);
+        if (timesteps.Length != batch)
+            throw new XDitException(Native.XditStatus.InvalidArgument, $"{timesteps.Length} timesteps for a batch of {batch}");
+        var (timestep, embedded) = ConditionOnTimestep(caption.Context, batch, timesteps, resolution, aspectRatio);
+        var captionStates = CaptionProjection2.Forward(CaptionProjection1.Forward(caption, Epilogue.GeluTanh));
+        return new Conditioning(timestep, embedded, captionStates, captionMask);
+    }
+
+    /// <summary>
+    /// Patch embedding as a GEMM over patchified latents (the conv's weight read as [C, in·p·p]), plus the
+    /// 2-D sin-cos table: the tokens [B, S, C] of <paramref name="latents"/>, which are token rows
+    /// <paramref name="gridRowStart"/> .. of a latent <paramref name="gridRows"/> token rows high (a PipeFusion
+    /// band; the whole latent otherwise); with sequence parallelism, this rank's shard of them.
+    /// </summary>
+    public Tensor Embed(Tensor latents, long gridRowStart, long gridRows, SequenceParallelGroup? sequenceParallel = null)
     {
         var context = latents.Context;
         var p = Config.PatchSize;
         var dim = Config.InnerDim;
+        if (latents.Size(2) % p != 0 || latents.Size(3) % p != 0)
+            throw new XDitException(Native.XditStatus.InvalidArgument,
+                $"latents {latents.ShapeString}: height and width must be multiples of the patch size {p}");
+        using var scope = new TensorScope();
         var patches = Layout.Patchify(latents, p);
         if (sequenceParallel is not null) patches = sequenceParallel.Shard(patches);
         var weight = PatchProjection.Weight.Value.View(dim, (long)Config.InChannels * p * p);
         var projected = MatMul.Gemm(patches, weight, PatchProjection.Bias!.Value);
-        int gridHeight = (int)(latents.Size(2) / p), gridWidth = (int)(latents.Size(3) / p);
-        var table = SinCosPositionEmbedding.TwoDimensional(context, dim, gridHeight, gridWidth,
+        int gridWidth = (int)(latents.Size(3) / p);
+        var table = SinCosPositionEmbedding.TwoDimensional(context, dim, (int)gridRows, gridWidth,
             (double)Config.SampleSize / p, Config.InterpolationScale);
+        table = table.Narrow(0, gridRowStart * gridWidth, latents.Size(2) / p * gridWidth);
         if (sequenceParallel is not null) table = sequenceParallel.Shard(table, dim: 0);
-        using var typedTable = table.DType == projected.DType ? null : table.To(projected.DType);
-        return Elementwise.Add(projected, (typedTable ?? table).Unsqueeze(0));
+        var typedTable = table.DType == projected.DType ? table : table.To(projected.DType);
+        return Elementwise.Add(projected, typedTable.Unsqueeze(0)).MoveToOuterScope();
+    }
+
+    /// <summary>Blocks [<paramref name="first"/>, <paramref name="end"/>) over the tokens x [B, s, C]; block
+    /// l's self-attention goes through <paramref name="attention"/>(l) when that is not null (a
+    /// sequence-parallel shard, a PipeFusion band).</summary>
+    public Tensor RunBlocks(Tensor x, Conditioning conditioning, int first, int end, Func<int, ISequenceAttention?> attention)
+    {
+        for (int l = first; l < end; l++)
+        {
+            var next = Blocks[l].Forward(x, conditioning.Timestep, conditioning.Caption, conditioning.CaptionMask, attention(l));
+            if (l > first) x.Dispose();
+            x = next;
+        }
+        return x;
+    }
+
+    /// <summary>The final norm (modulated by scale_shift_table + the timestep embedding), the projection and
+    /// the unpatchify: tokens [B, s, C] → the prediction [B, out_channels, height, width] of those latent
+    /// rows (with sequence parallelism the shards are gathered first).</summary>
+    public Tensor Output(Tensor x, Conditioning conditioning, long height, long width, SequenceParallelGroup? sequenceParallel = null)
+    {
+        using var scope = new TensorScope();
+        var p = Config.PatchSize;
+        // [B, 2, C] = shift, scale.
+        var modulation = Elementwise.Add(FinalScaleShift.Value.Unsqueeze(0), conditioning.EmbeddedTimestep.Unsqueeze(1));
+        x = Normalization.LayerNorm(x, null, null, Config.NormEps, modulation.Narrow(1, 1, 1), modulation.Narrow(1, 0, 1));
+        var tokens = ProjectOut.Forward(x);
+        if (sequenceParallel is not null) tokens = sequenceParallel.Gather(tokens, height / p * (width / p));
+        return Layout.Unpatchify(tokens, (int)height, (int)width, p, Config.OutChannels).MoveToOuterScope();
     }
 
     /// <summary>adaLN-single: the timestep (plus PixArt-α's size conditions) embedded to [B, C], and its

@@ -40,15 +40,15 @@ public sealed class MultiHeadAttention : Module
         return ToOut.Forward(attended.View(x.Size(0), x.Size(1), (long)Heads * HeadDim)).MoveToOuterScope();
     }
 
-    /// <summary>Self-attention of a sequence sharded over a sequence-parallel group: x [B, s, C] is this
-    /// rank's shard; every rank calls it together.</summary>
-    public Tensor Forward(Tensor x, SequenceParallelAttention sequenceParallel)
+    /// <summary>Self-attention of local tokens x [B, s, C] that are part of a longer sequence (a
+    /// sequence-parallel shard, a PipeFusion patch): <paramref name="sequence"/> attends them over all of it.</summary>
+    public Tensor Forward(Tensor x, ISequenceAttention sequence)
     {
         using var scope = new TensorScope();
         var q = SplitHeads(ToQ.Forward(x));
         var k = SplitHeads(ToK.Forward(x));
         var v = SplitHeads(ToV.Forward(x));
-        var (attended, _) = sequenceParallel.Attend(q, k, v);
+        var attended = sequence.Attend(q, k, v);
         return ToOut.Forward(attended.View(x.Size(0), x.Size(1), (long)Heads * HeadDim)).MoveToOuterScope();
     }
 

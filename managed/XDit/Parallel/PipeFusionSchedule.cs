@@ -1,0 +1,50 @@
+namespace XDit.Parallel;
+
+/// <summary>
+/// When each PipeFusion work item runs: the items are the denoising steps' bands in order (one whole
+/// item per warmup step), and item k passes stage s at tick <c>Start(k) + s</c>. An item starts one tick
+/// after the one before it, or later when its latent rows are not back from the last stage yet (the
+/// previous step's item over the same rows leaves the last stage at <c>Start + stages − 1</c> and is at
+/// stage 0 a tick later). Every rank computes the same schedule, so the stages hand hidden states on in
+/// lockstep, one <see cref="ICommunicator.Shift"/> around the pipeline per tick.
+/// </summary>
+internal sealed class PipeFusionSchedule
+{
+    public sealed record Item(int Step, PatchBand Band, int Start);
+
+    readonly Dictionary<int, Item> _byStart = new();
+
+    public PipeFusionSchedule(int steps, int warmupSteps, IReadOnlyList<PatchBand> bands, PatchBand whole, int stages)
+    {
+        Stages = stages;
+        var items = new List<Item>();
+        List<Item> previous = [];
+        var next = 0;
+        for (int step = 0; step < steps; step++)
+        {
+            var current = new List<Item>();
+            var stepBands = step < warmupSteps ? [whole] : bands;
+            for (int b = 0; b < stepBands.Count; b++)
+            {
+                var band = stepBands[b];
+                // The previous step's item over these rows: the same band, or the last item when either is whole.
+                var before = previous.Count == 0 ? null : band.IsWhole || previous.Count != stepBands.Count ? previous[^1] : previous[b];
+                var start = Math.Max(next, before is null ? 0 : before.Start + stages);
+                current.Add(new Item(step, band, start));
+                next = start + 1;
+            }
+            items.AddRange(current);
+            previous = current;
+        }
+        Items = items;
+        foreach (var item in items) _byStart[item.Start] = item;
+        Ticks = items[^1].Start + stages;
+    }
+
+    public int Stages { get; }
+    public IReadOnlyList<Item> Items { get; }
+    public int Ticks { get; }
+
+    /// <summary>The item stage <paramref name="stage"/> computes at <paramref name="tick"/>, if any.</summary>
+    public Item? At(int stage, int tick) => _byStart.GetValueOrDefault(tick - stage);
+}
