@@ -11,7 +11,7 @@ namespace XDit.Parallel;
 /// SD3, where the single-rank joint sequence has them. Each rank's local joint sequence is
 /// [text, image] or [image, text] in that same order.
 /// </summary>
-public sealed class JointSequenceParallel
+public sealed class JointSequenceParallel : IJointSequenceAttention
 {
     internal JointSequenceParallel(SequenceParallelGroup group, long imageTokens, long textTokens, bool textFirst)
     {
@@ -41,6 +41,9 @@ public sealed class JointSequenceParallel
 
     SequenceParallelAttention Joint { get; }
     SequenceParallelAttention ImageOnly { get; }
+
+    /// <summary>Every rank's local sequence holds text (all of it, or its share).</summary>
+    public bool CarriesText => true;
 
     /// <summary>This rank's text tokens of <paramref name="text"/> (all of them when replicated).</summary>
     public Tensor ShardText(Tensor text, int dim = 1) => TextReplicated ? text.Contiguous() : Group.Shard(text, dim);

@@ -115,36 +115,32 @@ public sealed class FluxPipeline : IPipeline
         var prompts = request.PromptPerImage();
 
         clock.Report("text encoders");
-        Tensor pooled, context;
-        using (var clip = TextEncoding.Clip(_clipTokenizer, _clip, prompts, Context, hiddenStates: false))
-            pooled = clip.PooledOutput.DType == _dtype ? clip.PooledOutput.Clone() : clip.PooledOutput.To(_dtype);
-        context = TextEncoding.T5(_t5Tokenizer, _t5, prompts, request.MaxSequenceLength > 0 ? request.MaxSequenceLength : 512, Context);
-        if (context.DType != _dtype) context = context.To(_dtype);
+        var (context, pooled) = EncodeText(prompts, request.MaxSequenceLength > 0 ? request.MaxSequenceLength : 512);
         clock.End("text encoders");
 
-        // Latents drawn as [N, C, 2·(H/16), 2·(W/16)] and packed 2×2 into tokens, as the pipeline does.
-        var factor = _vae.Config.ScaleFactor;
-        long latentHeight = 2 * (request.Height / (factor * 2)), latentWidth = 2 * (request.Width / (factor * 2));
-        var channels = _transformer.Config.InChannels / 4;
-        var unpacked = RequestNoise.Draw(Context, request, _dtype, channels, latentHeight, latentWidth);
-        var latents = Layout.FluxPack(unpacked);
+        var (latents, latentHeight, latentWidth) = InitialLatents(request);
         var imageIds = FluxPositionIds.Image((int)latentHeight / 2, (int)latentWidth / 2);
         var textIds = FluxPositionIds.Text((int)context.Size(1));
-
-        var sigmas = Enumerable.Range(0, request.Steps).Select(i => request.Steps == 1 ? 1.0 : 1.0 + i * (1.0 / request.Steps - 1.0) / (request.Steps - 1)).ToList();
-        var imageTokens = (int)latents.Size(1);
-        _scheduler.SetTimesteps(sigmas, _scheduler.Options.UseDynamicShifting ? _scheduler.MuFor(imageTokens) : null);
+        SetTimesteps(_scheduler, request.Steps, (int)latents.Size(1));
         var guidance = HasGuidanceEmbedding ? Enumerable.Repeat((float)request.GuidanceScale, batch).ToArray() : null;
-        for (int i = 0; i < request.Steps; i++)
+        if (mesh?.Pipeline is not null)
         {
-            ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation);
-            clock.Report("denoising", i + 1);
-            using var stepScope = new TensorScope();
-            var timesteps = Enumerable.Repeat((float)(_scheduler.Timesteps[i] / 1000), batch).ToArray();
-            var velocity = _transformer.Forward(latents, context, pooled, timesteps, guidance, imageIds, textIds, mesh?.SequenceParallel);
-            latents = _scheduler.Step(velocity, i, latents).MoveToOuterScope();
-            clock.End($"step {i + 1}");
+            var pieces = new FluxPipeFusion(_transformer, _scheduler, context, pooled, guidance, imageIds, textIds);
+            latents = PipeFusionRunner.Run(mesh, pieces, latents, request.Steps, latentHeight / PackedPatch, latentWidth / PackedPatch, PackedPatch,
+                clock.PipelinedStep, () => ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation));
+            clock.End($"step {request.Steps}");
         }
+        else
+            for (int i = 0; i < request.Steps; i++)
+            {
+                ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation);
+                clock.Report("denoising", i + 1);
+                using var stepScope = new TensorScope();
+                var timesteps = Enumerable.Repeat((float)(_scheduler.Timesteps[i] / 1000), batch).ToArray();
+                var velocity = _transformer.Forward(latents, context, pooled, timesteps, guidance, imageIds, textIds, mesh?.SequenceParallel);
+                latents = _scheduler.Step(velocity, i, latents).MoveToOuterScope();
+                clock.End($"step {i + 1}");
+            }
         _scheduler.Reset();
         var unpackedLatents = Layout.FluxUnpack(latents, (int)latentHeight, (int)latentWidth);
         var latentValues = unpackedLatents.To(DType.F32).ToArray<float>();
@@ -156,6 +152,35 @@ public sealed class FluxPipeline : IPipeline
         var images = ImageConversion.ToRgbBytes(decoded);
         clock.End("vae decode");
         return new GenerationResult(images, request.Width, request.Height, latentValues, shape, clock.Timings);
+    }
+
+    /// <summary>The seeded starting latent, drawn as [N, C, 2·(H/16), 2·(W/16)] and packed 2×2 into tokens
+    /// as the diffusers pipeline does, with the unpacked latent's height and width.</summary>
+    internal (Tensor Packed, long Height, long Width) InitialLatents(GenerationRequest request)
+    {
+        var factor = _vae.Config.ScaleFactor;
+        long height = 2 * (request.Height / (factor * 2)), width = 2 * (request.Width / (factor * 2));
+        using var unpacked = RequestNoise.Draw(Context, request, _dtype, _transformer.Config.InChannels / 4, height, width);
+        return (Layout.FluxPack(unpacked), height, width);
+    }
+
+    /// <summary>The pipeline's sigmas (linear from 1 to 1/steps), shifted for the image's token count when
+    /// the scheduler shifts dynamically.</summary>
+    internal static void SetTimesteps(FlowMatchEulerScheduler scheduler, int steps, int imageTokens)
+    {
+        var sigmas = Enumerable.Range(0, steps).Select(i => steps == 1 ? 1.0 : 1.0 + i * (1.0 / steps - 1.0) / (steps - 1)).ToList();
+        scheduler.SetTimesteps(sigmas, scheduler.Options.UseDynamicShifting ? scheduler.MuFor(imageTokens) : null);
+    }
+
+    /// <summary>The T5 hidden states [N, T, 4096] and the pooled CLIP vector [N, 768] of the prompts, in the
+    /// transformer's dtype.</summary>
+    internal (Tensor Context, Tensor Pooled) EncodeText(IReadOnlyList<string> prompts, int t5Length)
+    {
+        Tensor pooled;
+        using (var clip = TextEncoding.Clip(_clipTokenizer, _clip, prompts, Context, hiddenStates: false))
+            pooled = clip.PooledOutput.DType == _dtype ? clip.PooledOutput.Clone() : clip.PooledOutput.To(_dtype);
+        var context = TextEncoding.T5(_t5Tokenizer, _t5, prompts, t5Length, Context);
+        return (context.DType == _dtype ? context : context.To(_dtype), pooled);
     }
 
     public void Dispose()

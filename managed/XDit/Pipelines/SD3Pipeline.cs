@@ -102,17 +102,26 @@ public sealed class SD3Pipeline : IPipeline
         _scheduler.SetTimesteps(request.Steps);
         var factor = _vae.Config.ScaleFactor;
         var latents = RequestNoise.Draw(Context, request, _dtype, _transformer.Config.InChannels, request.Height / factor, request.Width / factor);
-        for (int i = 0; i < request.Steps; i++)
+        if (mesh?.Pipeline is not null)
         {
-            ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation);
-            clock.Report("denoising", i + 1);
-            using var stepScope = new TensorScope();
-            var input = ClassifierFreeGuidance.ModelInput(latents, request, cfg);
-            var timesteps = Enumerable.Repeat((float)_scheduler.Timesteps[i], (int)input.Size(0)).ToArray();
-            var velocity = ClassifierFreeGuidance.Combine(_transformer.Forward(input, timesteps, context, pooled, mesh?.SequenceParallel), request, cfg);
-            latents = _scheduler.Step(velocity, i, latents).MoveToOuterScope();
-            clock.End($"step {i + 1}");
+            var pieces = new SD3PipeFusion(_transformer, _scheduler, request, cfg, context, pooled);
+            var p = _transformer.Config.PatchSize;
+            latents = PipeFusionRunner.Run(mesh, pieces, latents, request.Steps, latents.Size(2) / p, latents.Size(3) / p, p,
+                clock.PipelinedStep, () => ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation));
+            clock.End($"step {request.Steps}");
         }
+        else
+            for (int i = 0; i < request.Steps; i++)
+            {
+                ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation);
+                clock.Report("denoising", i + 1);
+                using var stepScope = new TensorScope();
+                var input = ClassifierFreeGuidance.ModelInput(latents, request, cfg);
+                var timesteps = Enumerable.Repeat((float)_scheduler.Timesteps[i], (int)input.Size(0)).ToArray();
+                var velocity = ClassifierFreeGuidance.Combine(_transformer.Forward(input, timesteps, context, pooled, mesh?.SequenceParallel), request, cfg);
+                latents = _scheduler.Step(velocity, i, latents).MoveToOuterScope();
+                clock.End($"step {i + 1}");
+            }
         _scheduler.Reset();
         var latentValues = latents.To(DType.F32).ToArray<float>();
         var shape = latents.Shape.ToArray();
@@ -126,7 +135,7 @@ public sealed class SD3Pipeline : IPipeline
     }
 
     /// <summary>The joint context [N, 77 + T5 tokens, 4096] and pooled vector [N, 2048] of SD3.</summary>
-    (Tensor Context, Tensor Pooled) EncodeText(IReadOnlyList<string> texts, int t5Length)
+    internal (Tensor Context, Tensor Pooled) EncodeText(IReadOnlyList<string> texts, int t5Length)
     {
         using var l = TextEncoding.Clip(_tokenizerL, _clipL, texts, Context, hiddenStates: true);
         using var g = TextEncoding.Clip(_tokenizerG, _clipG, texts, Context, hiddenStates: true);

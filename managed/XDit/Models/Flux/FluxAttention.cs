@@ -62,43 +62,55 @@ public sealed class FluxAttention : Module
     /// output projection.</summary>
     /// <param name="cos">Rotary cosines [S, 1, D] of the joint sequence (f32 or x's dtype).</param>
     /// <param name="sin">Rotary sines, as <paramref name="cos"/>.</param>
-    /// <param name="sequenceParallel">With sequence parallelism: x is this rank's local [text, image] and
-    /// the attention spans the group.</param>
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, JointSequenceParallel? sequenceParallel = null)
+    /// <param name="sequence">When x is the local [text, image] of a longer joint sequence (a
+    /// sequence-parallel shard, a PipeFusion band): the attention over all of it.</param>
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, IJointSequenceAttention? sequence = null)
     {
         using var scope = new TensorScope();
         var q = NormQ.Forward(SplitHeads(ToQ.Forward(x)));
         var k = NormK.Forward(SplitHeads(ToK.Forward(x)));
         var v = SplitHeads(ToV.Forward(x));
-        return Attend(q, k, v, cos, sin, sequenceParallel).MoveToOuterScope();
+        return Attend(q, k, v, cos, sin, sequence).MoveToOuterScope();
     }
 
     /// <summary>Double-stream: text [B, T, C] and image [B, N, C] attend together as [text, image];
     /// each part comes back through its own output projection.</summary>
-    /// <param name="cos">Rotary cosines [T + N, 1, D] of the joint sequence.</param>
+    /// <param name="text">The text stream; null for a PipeFusion band that carries none (its image attends
+    /// to the text keys and values the step's first band left; no text comes back).</param>
+    /// <param name="cos">Rotary cosines [T + N, 1, D] of the local joint sequence.</param>
     /// <param name="sin">Rotary sines, as <paramref name="cos"/>.</param>
-    /// <param name="sequenceParallel">With sequence parallelism: text and image are this rank's local
-    /// tokens and the attention spans the group.</param>
-    public (Tensor Text, Tensor Image) Forward(Tensor text, Tensor image, Tensor cos, Tensor sin, JointSequenceParallel? sequenceParallel = null)
+    /// <param name="sequence">When text and image are local tokens of a longer joint sequence: the
+    /// attention over all of it.</param>
+    public (Tensor? Text, Tensor Image) Forward(Tensor? text, Tensor image, Tensor cos, Tensor sin, IJointSequenceAttention? sequence = null)
     {
         if (AddQProj is null)
             throw new InvalidOperationException("a single-stream (pre-only) attention has no text projections; call Forward(x, cos, sin)");
+        if ((text is null) != sequence is { CarriesText: false })
+            throw new XDitException(Native.XditStatus.InvalidArgument, text is null
+                ? "the double-stream attention needs the text stream" : "this PipeFusion band carries no text; pass none");
         using var scope = new TensorScope();
+        if (text is null)
+        {
+            var imageQ = NormQ.Forward(SplitHeads(ToQ.Forward(image)));
+            var imageK = NormK.Forward(SplitHeads(ToK.Forward(image)));
+            var imageAttended = Attend(imageQ, imageK, SplitHeads(ToV.Forward(image)), cos, sin, sequence);
+            return (null, ToOut!.Forward(imageAttended).MoveToOuterScope());
+        }
         var q = Layout.Cat(1, NormAddedQ!.Forward(SplitHeads(AddQProj.Forward(text))), NormQ.Forward(SplitHeads(ToQ.Forward(image))));
         var k = Layout.Cat(1, NormAddedK!.Forward(SplitHeads(AddKProj!.Forward(text))), NormK.Forward(SplitHeads(ToK.Forward(image))));
         var v = Layout.Cat(1, SplitHeads(AddVProj!.Forward(text)), SplitHeads(ToV.Forward(image)));
-        var attended = Attend(q, k, v, cos, sin, sequenceParallel);
+        var attended = Attend(q, k, v, cos, sin, sequence);
         var textOut = ToAddOut!.Forward(attended.Narrow(1, 0, text.Size(1)));
         var imageOut = ToOut!.Forward(attended.Narrow(1, text.Size(1), image.Size(1)));
         return (textOut.MoveToOuterScope(), imageOut.MoveToOuterScope());
     }
 
     /// <summary>Rotates q and k in place (both are this call's own tensors) and attends: [B, S, H·D].</summary>
-    Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor cos, Tensor sin, JointSequenceParallel? sequenceParallel)
+    Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor cos, Tensor sin, IJointSequenceAttention? sequence)
     {
         Rotary.Apply(q, cos, sin, RotaryPairing.Interleaved, q);
         Rotary.Apply(k, cos, sin, RotaryPairing.Interleaved, k);
-        var attended = sequenceParallel is null ? Attention.ScaledDotProduct(q, k, v) : sequenceParallel.Attend(q, k, v);
+        var attended = sequence is null ? Attention.ScaledDotProduct(q, k, v) : sequence.Attend(q, k, v);
         return attended.View(q.Size(0), q.Size(1), (long)Heads * HeadDim);
     }
 

@@ -33,13 +33,14 @@ public sealed class FluxSingleTransformerBlock : Module
     /// <param name="activatedConditioning">SiLU of the conditioning embedding [B, C].</param>
     /// <param name="cos">Rotary cosines [T + N, 1, D] of the joint sequence.</param>
     /// <param name="sin">Rotary sines, as <paramref name="cos"/>.</param>
-    /// <param name="sequenceParallel">With sequence parallelism, x is this rank's local [text, image].</param>
-    public Tensor Forward(Tensor x, Tensor activatedConditioning, Tensor cos, Tensor sin, JointSequenceParallel? sequenceParallel = null)
+    /// <param name="sequence">When x is the local [text, image] of a longer joint sequence (a
+    /// sequence-parallel shard, a PipeFusion band): the attention over all of it.</param>
+    public Tensor Forward(Tensor x, Tensor activatedConditioning, Tensor cos, Tensor sin, IJointSequenceAttention? sequence = null)
     {
         using var scope = new TensorScope();
         var (normed, gate) = Norm.Forward(x, activatedConditioning);
         var mlp = ProjMlp.Forward(normed, Epilogue.GeluTanh);
-        var attended = Attention.Forward(normed, cos, sin, sequenceParallel);
+        var attended = Attention.Forward(normed, cos, sin, sequence);
         var projected = ProjOut.Forward(Layout.Cat(2, attended, mlp));
         return FluxHalfPrecision.ClampToF16Range(Elementwise.AddMul(x, gate, projected)).MoveToOuterScope();
     }

@@ -67,17 +67,13 @@ public sealed class FluxTransformer2DModel : Module
         ArgumentNullException.ThrowIfNull(imgIds);
         ArgumentNullException.ThrowIfNull(txtIds);
         CheckInputs(hiddenStates, encoderHiddenStates, pooledProjections, timesteps, guidance, imgIds, txtIds);
-        var dtype = XEmbedder.Weight.Value.DType;
         long textTokens = encoderHiddenStates.Size(1), imageTokens = hiddenStates.Size(1);
         using var scope = new TensorScope();
 
         var plan = sequenceParallel?.Joint(imageTokens, textTokens, textFirst: true);
+        var conditioning = Condition(encoderHiddenStates, pooledProjections, timesteps, guidance, imgIds, txtIds);
         var image = XEmbedder.Forward(plan is null ? hiddenStates : plan.ShardImage(hiddenStates));
-        var conditioning = TimeTextEmbed.Forward(TimesThousand(timesteps, dtype),
-            guidance is null ? null : TimesThousand(guidance, dtype), pooledProjections);
-        var activated = Elementwise.Unary(UnaryOp.Silu, conditioning);
-        var text = ContextEmbedder.Forward(encoderHiddenStates);
-        var (cos, sin) = PositionTables(imgIds, txtIds).ToTensors(hiddenStates.Context);
+        var (text, cos, sin) = (conditioning.Text, conditioning.Cos, conditioning.Sin);
         if (plan is not null)
         {
             text = plan.ShardText(text);
@@ -86,26 +82,78 @@ public sealed class FluxTransformer2DModel : Module
                 plan.ShardImage(table.Narrow(0, textTokens, imageTokens), dim: 0));
             (cos, sin) = (Local(cos), Local(sin));
         }
-        var (headCos, headSin) = (cos.Unsqueeze(1), sin.Unsqueeze(1)); // [T + N, 1, D]: the same angles for every head
-
-        foreach (var block in TransformerBlocks)
-        {
-            var (nextText, nextImage) = block.Forward(text, image, activated, headCos, headSin, plan);
-            text.Dispose();
-            image.Dispose();
-            (text, image) = (nextText, nextImage);
-        }
-        var joint = Layout.Cat(1, text, image);
-        foreach (var block in SingleTransformerBlocks)
-        {
-            var next = block.Forward(joint, activated, headCos, headSin, plan);
-            joint.Dispose();
-            joint = next;
-        }
-        var localText = plan?.LocalTextTokens ?? textTokens;
-        var normed = NormOut.Forward(joint.Narrow(1, localText, joint.Size(1) - localText), activated);
-        var tokens = ProjOut.Forward(normed);
+        var joint = RunBlocks(Layout.Cat(1, text, image), text.Size(1), conditioning.Activated, cos, sin, 0, Layers, _ => plan);
+        var tokens = Output(joint, text.Size(1), conditioning.Activated);
         return (sequenceParallel is null ? tokens : sequenceParallel.Gather(tokens, imageTokens)).MoveToOuterScope();
+    }
+
+    /// <summary>The double-stream blocks, then the single-stream ones: the layers PipeFusion splits.</summary>
+    public int Layers => TransformerBlocks.Count + SingleTransformerBlocks.Count;
+
+    /// <summary>What the blocks of one step are conditioned on: SiLU of the timestep/guidance/pooled-text
+    /// embedding [B, C], the projected text [B, T, C], and the rotary tables [T + N, D] of the whole joint
+    /// sequence (f32).</summary>
+    public sealed record Conditioning(Tensor Activated, Tensor Text, Tensor Cos, Tensor Sin);
+
+    /// <summary>The conditioning of one step (see <see cref="Forward"/> for the arguments).</summary>
+    public Conditioning Condition(Tensor encoderHiddenStates, Tensor pooledProjections, float[] timesteps, float[]? guidance,
+        float[] imgIds, float[] txtIds)
+    {
+        var dtype = XEmbedder.Weight.Value.DType;
+        using var scope = new TensorScope();
+        var embedded = TimeTextEmbed.Forward(TimesThousand(timesteps, dtype), guidance is null ? null : TimesThousand(guidance, dtype), pooledProjections);
+        var activated = Elementwise.Unary(UnaryOp.Silu, embedded);
+        var text = ContextEmbedder.Forward(encoderHiddenStates);
+        var (cos, sin) = PositionTables(imgIds, txtIds).ToTensors(encoderHiddenStates.Context);
+        return new Conditioning(activated.MoveToOuterScope(), text.MoveToOuterScope(), cos.MoveToOuterScope(), sin.MoveToOuterScope());
+    }
+
+    /// <summary>
+    /// Layers [<paramref name="first"/>, <paramref name="end"/>) — double-stream blocks, then single-stream
+    /// ones — over a local joint sequence x [B, text + image, C], text first (<paramref name="textTokens"/>
+    /// of them, 0 for a PipeFusion band that carries none), with the rotary rows [text + image, D] of those
+    /// tokens; layer l attends through <paramref name="attention"/>(l) when that is not null. Returns the
+    /// joint sequence in the same layout.
+    /// </summary>
+    public Tensor RunBlocks(Tensor x, long textTokens, Tensor activated, Tensor cos, Tensor sin, int first, int end,
+        Func<int, IJointSequenceAttention?> attention)
+    {
+        var (headCos, headSin) = (cos.Unsqueeze(1), sin.Unsqueeze(1)); // [S, 1, D]: the same angles for every head
+        var doubleEnd = Math.Min(end, TransformerBlocks.Count);
+        if (first < doubleEnd)
+        {
+            Tensor? text = textTokens > 0 ? x.Narrow(1, 0, textTokens) : null;
+            var image = x.Narrow(1, textTokens, x.Size(1) - textTokens);
+            for (int l = first; l < doubleEnd; l++)
+            {
+                var (nextText, nextImage) = TransformerBlocks[l].Forward(text, image, activated, headCos, headSin, attention(l));
+                text?.Dispose();
+                image.Dispose();
+                (text, image) = (nextText, nextImage);
+            }
+            x = text is null ? image : Layout.Cat(1, text, image);
+            if (text is not null)
+            {
+                text.Dispose();
+                image.Dispose();
+            }
+        }
+        for (int l = Math.Max(first, TransformerBlocks.Count); l < end; l++)
+        {
+            var next = SingleTransformerBlocks[l - TransformerBlocks.Count].Forward(x, activated, headCos, headSin, attention(l));
+            if (l > first) x.Dispose();
+            x = next;
+        }
+        return x;
+    }
+
+    /// <summary>The final norm and projection of the image tokens of a local joint sequence [B, text + image, C]
+    /// (<paramref name="textTokens"/> text tokens first): the velocity [B, image, p·p·out_channels].</summary>
+    public Tensor Output(Tensor x, long textTokens, Tensor activated)
+    {
+        using var scope = new TensorScope();
+        var normed = NormOut.Forward(x.Narrow(1, textTokens, x.Size(1) - textTokens), activated);
+        return ProjOut.Forward(normed).MoveToOuterScope();
     }
 
     /// <summary>The rotary tables [T + N, head_dim] of the joint sequence: <c>FluxPosEmbed</c> of

@@ -36,22 +36,32 @@ public sealed class FluxTransformerBlock : Module
     /// <param name="activatedConditioning">SiLU of the conditioning embedding [B, C].</param>
     /// <param name="cos">Rotary cosines [T + N, 1, D] of the joint sequence.</param>
     /// <param name="sin">Rotary sines, as <paramref name="cos"/>.</param>
-    /// <param name="sequenceParallel">With sequence parallelism, text and image are this rank's local tokens.</param>
-    public (Tensor Text, Tensor Image) Forward(Tensor text, Tensor image, Tensor activatedConditioning, Tensor cos, Tensor sin,
-        JointSequenceParallel? sequenceParallel = null)
+    /// <param name="sequence">When text and image are local tokens of a longer joint sequence (a
+    /// sequence-parallel shard, a PipeFusion band): the attention over all of it. A PipeFusion band that
+    /// carries no text passes a null text and gets null back.</param>
+    public (Tensor? Text, Tensor Image) Forward(Tensor? text, Tensor image, Tensor activatedConditioning, Tensor cos, Tensor sin,
+        IJointSequenceAttention? sequence = null)
     {
         using var scope = new TensorScope();
         var imageNorm = Norm1.Forward(image, activatedConditioning);
+        if (text is null)
+        {
+            var (_, alone) = Attention.Forward(null, imageNorm.Normed, cos, sin, sequence);
+            return (null, Residuals(image, imageNorm, alone, FeedForward).MoveToOuterScope());
+        }
         var textNorm = Norm1Context.Forward(text, activatedConditioning);
-        var (textAttended, imageAttended) = Attention.Forward(textNorm.Normed, imageNorm.Normed, cos, sin, sequenceParallel);
-
-        image = Elementwise.AddMul(image, imageNorm.AttentionGate, imageAttended);
-        var normed = Normalization.LayerNorm(image, null, null, Eps, imageNorm.MlpScale, imageNorm.MlpShift);
-        image = Elementwise.AddMul(image, imageNorm.MlpGate, FeedForward.Forward(normed));
-
-        text = Elementwise.AddMul(text, textNorm.AttentionGate, textAttended);
-        normed = Normalization.LayerNorm(text, null, null, Eps, textNorm.MlpScale, textNorm.MlpShift);
-        text = FluxHalfPrecision.ClampToF16Range(Elementwise.AddMul(text, textNorm.MlpGate, FeedForwardContext.Forward(normed)));
+        var (textAttended, imageAttended) = Attention.Forward(textNorm.Normed, imageNorm.Normed, cos, sin, sequence);
+        image = Residuals(image, imageNorm, imageAttended, FeedForward);
+        text = FluxHalfPrecision.ClampToF16Range(Residuals(text, textNorm, textAttended!, FeedForwardContext));
         return (text.MoveToOuterScope(), image.MoveToOuterScope());
+    }
+
+    /// <summary>One stream's gated attention residual, then its gated feed-forward behind the modulated norm.</summary>
+    static Tensor Residuals(Tensor x, (Tensor Normed, Tensor AttentionGate, Tensor MlpShift, Tensor MlpScale, Tensor MlpGate) norm,
+        Tensor attended, FeedForward feedForward)
+    {
+        x = Elementwise.AddMul(x, norm.AttentionGate, attended);
+        var normed = Normalization.LayerNorm(x, null, null, Eps, norm.MlpScale, norm.MlpShift);
+        return Elementwise.AddMul(x, norm.MlpGate, feedForward.Forward(normed));
     }
 }

@@ -74,14 +74,17 @@ public sealed class JointAttention : Module
     /// image [B, N, C] and context [B, T, C] (null for <see cref="JointContextRole.None"/>) → the image
     /// output [B, N, C] and, for <see cref="JointContextRole.Joint"/>, the context output [B, T, C].
     /// </summary>
-    /// <remarks>With <paramref name="sequenceParallel"/>, image and context are this rank's local tokens
-    /// (<see cref="JointSequenceParallel"/>) and the attention spans the whole group.</remarks>
-    public (Tensor Image, Tensor? Context) Forward(Tensor image, Tensor? context, JointSequenceParallel? sequenceParallel = null)
+    /// <remarks>With <paramref name="sequence"/>, image and context are local tokens of a longer joint
+    /// sequence (a sequence-parallel shard, a PipeFusion band) that the attention spans; a PipeFusion band
+    /// that carries no text (<see cref="IJointSequenceAttention.CarriesText"/>) passes no context and gets
+    /// none back.</remarks>
+    public (Tensor Image, Tensor? Context) Forward(Tensor image, Tensor? context, IJointSequenceAttention? sequence = null)
     {
-        if ((context is null) != (ContextRole == JointContextRole.None))
+        var textElsewhere = sequence is { CarriesText: false };
+        if ((context is null) != (ContextRole == JointContextRole.None || textElsewhere))
             throw new XDitException(Native.XditStatus.InvalidArgument, context is null
                 ? $"a {ContextRole} joint attention needs the context stream"
-                : $"a self-attention (context role None) takes no context, got {context}");
+                : $"this attention takes no context (context role {ContextRole}{(textElsewhere ? ", text kept by the PipeFusion buffer" : "")}), got {context}");
         using var scope = new TensorScope();
         long batch = image.Size(0), imageTokens = image.Size(1), contextTokens = context?.Size(1) ?? 0;
         var jointTokens = imageTokens + contextTokens;
@@ -90,7 +93,7 @@ public sealed class JointAttention : Module
         var values = Joint(image, batch, jointTokens);
         Project(ToK, NormK, image, keys, 0);
         Project(ToV, null, image, values, 0);
-        var queries = Joint(image, batch, ContextRole == JointContextRole.Joint ? jointTokens : imageTokens);
+        var queries = Joint(image, batch, ContextRole == JointContextRole.Joint && context is not null ? jointTokens : imageTokens);
         Project(ToQ, NormQ, image, queries, 0);
         if (context is not null)
         {
@@ -100,12 +103,12 @@ public sealed class JointAttention : Module
         }
 
         var (q, k, v) = (SplitHeads(queries), SplitHeads(keys), SplitHeads(values));
-        var attended = sequenceParallel is null ? Ops.Attention.ScaledDotProduct(q, k, v)
-            : context is null ? sequenceParallel.AttendImage(q, k, v)
-            : sequenceParallel.Attend(q, k, v);
+        var attended = sequence is null ? Ops.Attention.ScaledDotProduct(q, k, v)
+            : ContextRole == JointContextRole.None ? sequence.AttendImage(q, k, v)
+            : sequence.Attend(q, k, v);
         var merged = attended.View(batch, queries.Size(1), (long)Heads * HeadDim);
         var imageOut = ToOut.Forward(merged.Narrow(1, 0, imageTokens));
-        var contextOut = ToAddOut?.Forward(merged.Narrow(1, imageTokens, contextTokens));
+        var contextOut = context is null ? null : ToAddOut?.Forward(merged.Narrow(1, imageTokens, contextTokens));
         return (imageOut.MoveToOuterScope(), contextOut?.MoveToOuterScope());
     }
 

@@ -48,36 +48,38 @@ public sealed class JointTransformerBlock : Module
     /// <summary>
     /// image [B, N, C], context [B, T, C] and the model's conditioning after SiLU [B, C] → the new image
     /// stream and, except in the context_pre_only block (null there), the new context stream. With
-    /// <paramref name="sequenceParallel"/> both streams are this rank's local tokens.
+    /// <paramref name="sequence"/> both streams are local tokens of a longer joint sequence; a PipeFusion
+    /// band that carries no text passes a null context and gets null back.
     /// </summary>
-    public (Tensor Image, Tensor? Context) Forward(Tensor image, Tensor context, Tensor activatedConditioning,
-        JointSequenceParallel? sequenceParallel = null)
+    public (Tensor Image, Tensor? Context) Forward(Tensor image, Tensor? context, Tensor activatedConditioning,
+        IJointSequenceAttention? sequence = null)
     {
         using var scope = new TensorScope();
         var modulation = Norm1.Modulation(activatedConditioning);
         Tensor Row(int i) => modulation.Narrow(1, i, 1);
-        var contextModulation = ContextNorm?.Modulation(activatedConditioning);
+        var contextModulation = context is null ? null : ContextNorm?.Modulation(activatedConditioning);
         Tensor ContextRow(int i) => contextModulation!.Narrow(1, i, 1);
 
         var normedImage = Modulate(image, Row(AdaLayerNormZero.ScaleMsa), Row(AdaLayerNormZero.ShiftMsa));
-        var normedContext = FinalContextNorm?.Forward(context, activatedConditioning)
-            ?? Modulate(context, ContextRow(AdaLayerNormZero.ScaleMsa), ContextRow(AdaLayerNormZero.ShiftMsa));
-        var (imageAttention, contextAttention) = Attention.Forward(normedImage, normedContext, sequenceParallel);
+        var normedContext = context is null ? null
+            : FinalContextNorm?.Forward(context, activatedConditioning)
+              ?? Modulate(context, ContextRow(AdaLayerNormZero.ScaleMsa), ContextRow(AdaLayerNormZero.ShiftMsa));
+        var (imageAttention, contextAttention) = Attention.Forward(normedImage, normedContext, sequence);
         var x = Elementwise.AddMul(image, Row(AdaLayerNormZero.GateMsa), imageAttention);
 
         if (SecondAttention is not null)
         {
             // The block's input, not x: diffusers' SD35AdaLayerNormZeroX modulates the one norm twice.
             var normedSecond = Modulate(image, Row(AdaLayerNormZero.ScaleMsa2), Row(AdaLayerNormZero.ShiftMsa2));
-            var (second, _) = SecondAttention.Forward(normedSecond, null, sequenceParallel);
+            var (second, _) = SecondAttention.Forward(normedSecond, null, sequence);
             x = Elementwise.AddMul(x, Row(AdaLayerNormZero.GateMsa2), second);
         }
 
         var fed = FeedForward.Forward(Modulate(x, Row(AdaLayerNormZero.ScaleMlp), Row(AdaLayerNormZero.ShiftMlp)));
         x = Elementwise.AddMul(x, Row(AdaLayerNormZero.GateMlp), fed);
-        if (ContextPreOnly) return (x.MoveToOuterScope(), null);
+        if (ContextPreOnly || context is null) return (x.MoveToOuterScope(), null);
 
-        var c = Elementwise.AddMul(context, ContextRow(AdaLayerNormZero.GateMsa), contextAttention!);
+        var c = Elementwise.AddMul(context!, ContextRow(AdaLayerNormZero.GateMsa), contextAttention!);
         var contextFed = ContextFeedForward!.Forward(Modulate(c, ContextRow(AdaLayerNormZero.ScaleMlp), ContextRow(AdaLayerNormZero.ShiftMlp)));
         c = Elementwise.AddMul(c, ContextRow(AdaLayerNormZero.GateMlp), contextFed);
         return (x.MoveToOuterScope(), c.MoveToOuterScope());

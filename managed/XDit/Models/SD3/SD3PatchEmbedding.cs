@@ -28,7 +28,12 @@ public sealed class SD3PatchEmbedding : Module
     public Parameter PositionTable { get; }
 
     /// <summary>latents [B, in, H, W] → tokens [B, (H/p)·(W/p), C], row-major over the patch grid.</summary>
-    public Tensor Forward(Tensor latents)
+    public Tensor Forward(Tensor latents) => Forward(latents, 0, latents.Size(2) / PatchSize);
+
+    /// <summary>The tokens of <paramref name="latents"/>, which are token rows <paramref name="gridRowStart"/> ..
+    /// of a latent <paramref name="gridRows"/> token rows high (a PipeFusion band): their positions are
+    /// those rows of the whole latent's table window.</summary>
+    public Tensor Forward(Tensor latents, long gridRowStart, long gridRows)
     {
         using var scope = new TensorScope();
         var p = PatchSize;
@@ -37,7 +42,9 @@ public sealed class SD3PatchEmbedding : Module
         // features in Patchify's (c, ph, pw) order.
         var patches = Layout.Patchify(latents, p);
         var projected = MatMul.Gemm(patches, weight.View(weight.Size(0), -1), Projection.Bias!.Value);
-        var positions = SinCosPositionEmbedding.CropCenter(PositionTable.Value, (int)(latents.Size(2) / p), (int)(latents.Size(3) / p));
+        var gridWidth = latents.Size(3) / p;
+        var positions = SinCosPositionEmbedding.CropCenter(PositionTable.Value, (int)gridRows, (int)gridWidth)
+            .Narrow(0, gridRowStart * gridWidth, latents.Size(2) / p * gridWidth);
         return Elementwise.Add(projected, positions.Unsqueeze(0)).MoveToOuterScope();
     }
 }

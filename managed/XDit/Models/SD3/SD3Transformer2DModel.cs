@@ -58,27 +58,62 @@ public sealed class SD3Transformer2DModel : Module
     {
         CheckInputs(latents, timesteps, encoderHiddenStates, pooledProjections);
         using var scope = new TensorScope();
-        var image = PatchEmbedding.Forward(latents);
+        var conditioning = Condition(timesteps, encoderHiddenStates, pooledProjections);
+        var gridRows = latents.Size(2) / Config.PatchSize;
+        var image = PatchEmbedding.Forward(latents, 0, gridRows);
         var imageTokens = image.Size(1);
-        var conditioning = TimeTextEmbedding.Forward(timesteps, pooledProjections);
-        Tensor? context = ContextEmbedder.Forward(encoderHiddenStates);
+        Tensor? context = conditioning.Context;
         var plan = sequenceParallel?.Joint(imageTokens, context.Size(1), textFirst: false);
         if (plan is not null)
         {
             image = plan.ShardImage(image);
             context = plan.ShardText(context);
         }
-        // Every adaLN projection starts with SiLU of the same conditioning: computed once.
-        var activated = Elementwise.Unary(UnaryOp.Silu, conditioning);
-        foreach (var block in Blocks)
+        (image, _) = RunBlocks(image, context, conditioning, 0, Blocks.Count, _ => plan);
+        return Output(image, conditioning, latents.Size(2), latents.Size(3), sequenceParallel).MoveToOuterScope();
+    }
+
+    /// <summary>What the blocks of one step are conditioned on: SiLU of the timestep-and-pooled-text embedding
+    /// [B, C] (every adaLN projection starts with it) and the projected text [B, T, C].</summary>
+    public sealed record Conditioning(Tensor Activated, Tensor Context);
+
+    /// <summary>The conditioning of one step (see <see cref="Forward"/> for the arguments).</summary>
+    public Conditioning Condition(ReadOnlySpan<float> timesteps, Tensor encoderHiddenStates, Tensor pooledProjections)
+    {
+        using var scope = new TensorScope();
+        var activated = Elementwise.Unary(UnaryOp.Silu, TimeTextEmbedding.Forward(timesteps, pooledProjections));
+        var context = ContextEmbedder.Forward(encoderHiddenStates);
+        return new Conditioning(activated.MoveToOuterScope(), context.MoveToOuterScope());
+    }
+
+    /// <summary>Blocks [<paramref name="first"/>, <paramref name="end"/>) over the image [B, N, C] and text
+    /// [B, T, C] streams (the text null where a PipeFusion band carries none); block l attends through
+    /// <paramref name="attention"/>(l) when that is not null. The text comes back null after the last block.</summary>
+    public (Tensor Image, Tensor? Context) RunBlocks(Tensor image, Tensor? context, Conditioning conditioning, int first, int end,
+        Func<int, IJointSequenceAttention?> attention)
+    {
+        for (int l = first; l < end; l++)
         {
-            // Only the last block returns no context, and no block follows it.
-            (image, context) = block.Forward(image, context!, activated, plan);
+            var (nextImage, nextContext) = Blocks[l].Forward(image, context, conditioning.Activated, attention(l));
+            if (l > first)
+            {
+                image.Dispose();
+                context?.Dispose();
+            }
+            (image, context) = (nextImage, nextContext);
         }
-        var tokens = ProjectOut.Forward(NormOut.Forward(image, activated));
-        if (sequenceParallel is not null) tokens = sequenceParallel.Gather(tokens, imageTokens);
-        return Layout.Unpatchify(tokens, (int)latents.Size(2), (int)latents.Size(3), Config.PatchSize, Config.OutChannels)
-            .MoveToOuterScope();
+        return (image, context);
+    }
+
+    /// <summary>The final norm, the projection and the unpatchify: image tokens [B, s, C] → the prediction
+    /// [B, out_channels, height, width] of those latent rows (with sequence parallelism the shards are
+    /// gathered first).</summary>
+    public Tensor Output(Tensor image, Conditioning conditioning, long height, long width, SequenceParallelGroup? sequenceParallel = null)
+    {
+        using var scope = new TensorScope();
+        var tokens = ProjectOut.Forward(NormOut.Forward(image, conditioning.Activated));
+        if (sequenceParallel is not null) tokens = sequenceParallel.Gather(tokens, height / Config.PatchSize * (width / Config.PatchSize));
+        return Layout.Unpatchify(tokens, (int)height, (int)width, Config.PatchSize, Config.OutChannels).MoveToOuterScope();
     }
 
     void CheckInputs(Tensor latents, ReadOnlySpan<float> timesteps, Tensor encoderHiddenStates, Tensor pooledProjections)
