@@ -52,7 +52,17 @@ public class MpiTests
     [TestCase("tiny-pixart", "--use_cfg_parallel", "--ulysses_degree", "2")]
     [TestCase("tiny-sd3", "--ulysses_degree", "2", "--ring_degree", "2")]
     [TestCase("tiny-flux", "--data_parallel_degree", "2", "--ring_degree", "2", "--check_collectives")]
-    public void MeshesGiveTheSingleRankLatents(string arch, params string[] mesh)
+    [TestCase("tiny-pixart", "--pipefusion_parallel_degree", "2", "--use_cfg_parallel", "--warmup_steps", "2", "--check_collectives")]
+    [TestCase("tiny-flux", "--pipefusion_parallel_degree", "4", "--num_pipeline_patch", "2", "--warmup_steps", "2")]
+    public void MeshesGiveTheSingleRankLatents(string arch, params string[] mesh) => MpiEqualsInProcess(arch, [], mesh, 1e-5);
+
+    /// <summary>PipeFusion with stale keys and values under mpirun equals the same mesh on in-process ranks.</summary>
+    [TestCase("tiny-sd3", "--pipefusion_parallel_degree", "2", "--num_pipeline_patch", "3", "--data_parallel_degree", "2")]
+    public void StalePipeFusionEqualsTheInProcessRun(string arch, params string[] mesh) => MpiEqualsInProcess(arch, mesh, mesh, 1e-5);
+
+    /// <summary>Latents of <paramref name="mesh"/> on 4 MPI ranks against <paramref name="reference"/> on
+    /// in-process ranks (none: one rank).</summary>
+    static void MpiEqualsInProcess(string arch, string[] reference, string[] mesh, double tolerance)
     {
         var folder = Directory.CreateTempSubdirectory("xdit-mpi").FullName;
         try
@@ -60,14 +70,14 @@ public class MpiTests
             string[] common = ["--arch", arch, "--random_weights", "--num_inference_steps", "2", "--prompt", "a", "--prompt", "b",
                 "--height", "144", "--width", "144", "--output_type", "latent"];
             var single = Path.Combine(folder, "single.safetensors");
-            Assert.That(GenerateCommand.Run(new CommandLine([.. common, "--output", single]), TextWriter.Null), Is.Zero);
+            Assert.That(GenerateCommand.Run(new CommandLine([.. common, .. reference, "--output", single]), TextWriter.Null), Is.Zero);
             var parallel = Path.Combine(folder, "parallel.safetensors");
             var (code, output) = Mpirun(4, ["generate", .. common, "--output", parallel, "--comm", "mpi", .. mesh]);
             Assert.That(code, Is.Zero, output);
             Assert.That(output, Does.Contain("running on 4 MPI ranks"));
             var error = Reference.RelativeL2(GoldenTensors.Load(parallel).F32("latents"), GoldenTensors.Load(single).F32("latents"));
             TestContext.Out.WriteLine($"{arch} {string.Join(' ', mesh)} under mpirun: relative L2 {error:E2}");
-            Assert.That(error, Is.LessThan(1e-5));
+            Assert.That(error, Is.LessThan(tolerance));
         }
         finally
         {
