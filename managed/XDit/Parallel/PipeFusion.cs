@@ -18,10 +18,6 @@ public static class PipeFusion
     public static void Validate(ParallelConfig config, int layers)
     {
         var stages = config.PipeFusionDegree;
-        if (config.SequenceParallelDegree > 1)
-            throw new XDitException(Native.XditStatus.Unsupported,
-                $"pipefusion_parallel_degree {stages} with ulysses/ring sequence parallelism is not supported yet: use PipeFusion with " +
-                "cfg and data parallelism, or sequence parallelism without PipeFusion");
         if (layers < stages)
             throw new XDitException(Native.XditStatus.InvalidArgument,
                 $"pipefusion_parallel_degree {stages} needs a transformer block per stage; the model has {layers}");

@@ -50,7 +50,7 @@ public static class PipeFusionRunner
         var messageLength = schedule.Items.Max(item => Math.Max(Shapes.Product(model.HiddenShape(item.Band)), LatentElements(model, current, item.Band)));
         var send = Tensor.Zeros(context, current.DType, messageLength);
         var received = Tensor.Zeros(context, current.DType, messageLength);
-        using var buffers = new KeyValueBuffers();
+        using var buffers = new KeyValueBuffers(mesh.SequenceParallel);
         TensorScope? stepScope = null;
         IPipeFusionStep? step = null;
         var stepIndex = -1;

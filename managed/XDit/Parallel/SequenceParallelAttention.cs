@@ -47,11 +47,10 @@ public sealed class SequenceParallelAttention : ISequenceAttention
             throw new XDitException(Native.XditStatus.InvalidArgument,
                 $"sequence-parallel attention planned for {_valid[_group.Rank].Length} local tokens got keys {k.ShapeString}");
         using var scope = new TensorScope();
-        var queries = ToHeadShards(q);
-        var keys = ToHeadShards(k);
-        var values = ToHeadShards(v);
-        var (headStart, headCount) = (_group.Ulysses.Rank * (heads / degree), heads / degree);
-        Tensor Heads(Tensor t) => t.Narrow(2, headStart, headCount);
+        var queries = _group.ToHeadShards(q);
+        var keys = _group.ToHeadShards(k);
+        var values = _group.ToHeadShards(v);
+        Tensor Heads(Tensor t) => _group.OwnHeads(t);
 
         // This rank's own block first, then the others as they come around the ring.
         var ringRank = _group.Ring.Rank;
@@ -89,7 +88,7 @@ public sealed class SequenceParallelAttention : ISequenceAttention
             }
         }
 
-        var sharded = FromHeadShards(output).MoveToOuterScope();
+        var sharded = _group.FromHeadShards(output).MoveToOuterScope();
         if (replicatedQueries is null) return (sharded, null);
         // One order on every rank: the replicated keys where the single-rank sequence has them, then the blocks in sequence order.
         var order = replicatedPartials.Select(p => p!.Value).ToList();
@@ -99,7 +98,7 @@ public sealed class SequenceParallelAttention : ISequenceAttention
         mergedOut = mergedOut.Clone();
         mergedLse = mergedLse.Clone();
         foreach (var (partOut, partLse) in order.Skip(1)) Attention.Merge(mergedOut, mergedLse, partOut, partLse, mergedOut, mergedLse);
-        return (sharded, AllHeads(mergedOut).MoveToOuterScope());
+        return (sharded, _group.AllHeads(mergedOut).MoveToOuterScope());
     }
 
     /// <summary>Attention of <paramref name="queries"/> over one key block, with its log-sum-exp.</summary>
@@ -120,37 +119,5 @@ public sealed class SequenceParallelAttention : ISequenceAttention
         var batch = like.Size(0);
         var rows = Enumerable.Range(0, (int)batch).SelectMany(_ => valid).ToArray();
         return Tensor.FromArray(like.Context, rows, batch, valid.Length);
-    }
-
-    /// <summary>[B, s, H, D] on each Ulysses rank → [B, U·s, H/U, D]: the group's tokens, this rank's heads.</summary>
-    Tensor ToHeadShards(Tensor x)
-    {
-        var degree = _group.Ulysses.Size;
-        if (degree == 1) return x;
-        var send = Layout.UlyssesScatterHeads(x, degree);
-        var received = Tensor.Empty(x.Context, x.DType, send.Shape.ToArray());
-        _group.Ulysses.AllToAll(send, received);
-        return Layout.UlyssesGatherSequence(received);
-    }
-
-    /// <summary>The inverse of <see cref="ToHeadShards"/>: [B, U·s, H/U, D] → [B, s, H, D].</summary>
-    Tensor FromHeadShards(Tensor x)
-    {
-        var degree = _group.Ulysses.Size;
-        if (degree == 1) return x;
-        var send = Layout.UlyssesScatterSequence(x, degree);
-        var received = Tensor.Empty(x.Context, x.DType, send.Shape.ToArray());
-        _group.Ulysses.AllToAll(send, received);
-        return Layout.UlyssesGatherHeads(received);
-    }
-
-    /// <summary>Replicated tokens' outputs for this rank's heads [B, T, H/U, D] → every head [B, T, H, D].</summary>
-    Tensor AllHeads(Tensor x)
-    {
-        var degree = _group.Ulysses.Size;
-        if (degree == 1) return x;
-        var gathered = Tensor.Empty(x.Context, x.DType, [degree, .. x.Shape.ToArray()]);
-        _group.Ulysses.AllGather(x.Contiguous(), gathered);
-        return Layout.UlyssesGatherHeads(gathered);
     }
 }

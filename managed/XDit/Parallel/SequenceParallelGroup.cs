@@ -1,3 +1,4 @@
+using XDit.Ops;
 using XDit.Tensors;
 
 namespace XDit.Parallel;
@@ -93,5 +94,56 @@ public sealed class SequenceParallelGroup
             return textFirst ? text.Concat(image).ToArray() : image.Concat(text).ToArray();
         }).ToArray();
         return new SequenceParallelAttention(this, valid);
+    }
+
+    /// <summary>[B, s, H, D] on each Ulysses rank → [B, U·s, H/U, D]: the group's tokens, this rank's heads.</summary>
+    internal Tensor ToHeadShards(Tensor x)
+    {
+        var degree = Ulysses.Size;
+        if (degree == 1) return x;
+        var send = Layout.UlyssesScatterHeads(x, degree);
+        var received = Tensor.Empty(x.Context, x.DType, send.Shape.ToArray());
+        Ulysses.AllToAll(send, received);
+        return Layout.UlyssesGatherSequence(received);
+    }
+
+    /// <summary>The inverse of <see cref="ToHeadShards"/>: [B, U·s, H/U, D] → [B, s, H, D].</summary>
+    internal Tensor FromHeadShards(Tensor x)
+    {
+        var degree = Ulysses.Size;
+        if (degree == 1) return x;
+        var send = Layout.UlyssesScatterSequence(x, degree);
+        var received = Tensor.Empty(x.Context, x.DType, send.Shape.ToArray());
+        Ulysses.AllToAll(send, received);
+        return Layout.UlyssesGatherHeads(received);
+    }
+
+    /// <summary>Replicated tokens' outputs for this rank's heads [B, T, H/U, D] → every head [B, T, H, D].</summary>
+    internal Tensor AllHeads(Tensor x)
+    {
+        var degree = Ulysses.Size;
+        if (degree == 1) return x;
+        var gathered = Tensor.Empty(x.Context, x.DType, [degree, .. x.Shape.ToArray()]);
+        Ulysses.AllGather(x.Contiguous(), gathered);
+        return Layout.UlyssesGatherHeads(gathered);
+    }
+
+    /// <summary>The Ring group's blocks [B, U·s, ...] (the tokens of each ring rank's Ulysses group) → the
+    /// whole padded sequence [B, R·U·s, ...] in token order.</summary>
+    internal Tensor GatherRing(Tensor x)
+    {
+        if (Ring.Size == 1) return x;
+        var gathered = Tensor.Empty(x.Context, x.DType, [Ring.Size, .. x.Shape.ToArray()]);
+        Ring.AllGather(x.Contiguous(), gathered);
+        var dims = Enumerable.Range(0, gathered.Rank).ToArray();
+        (dims[0], dims[1]) = (1, 0);
+        return gathered.Permute(dims).Contiguous().View([x.Size(0), Ring.Size * x.Size(1), .. x.Shape[2..].ToArray()]);
+    }
+
+    /// <summary>This rank's heads of x [B, S, H, D]: the H/U that the Ulysses all-to-all gives it.</summary>
+    internal Tensor OwnHeads(Tensor x)
+    {
+        var count = x.Size(2) / Ulysses.Size;
+        return x.Narrow(2, Ulysses.Rank * count, count);
     }
 }

@@ -125,7 +125,7 @@ public sealed class FluxPipeline : IPipeline
         var guidance = HasGuidanceEmbedding ? Enumerable.Repeat((float)request.GuidanceScale, batch).ToArray() : null;
         if (mesh?.Pipeline is not null)
         {
-            var pieces = new FluxPipeFusion(_transformer, _scheduler, context, pooled, guidance, imageIds, textIds);
+            var pieces = new FluxPipeFusion(_transformer, _scheduler, mesh.SequenceParallel, context, pooled, guidance, imageIds, textIds);
             latents = PipeFusionRunner.Run(mesh, pieces, latents, request.Steps, latentHeight / PackedPatch, latentWidth / PackedPatch, PackedPatch,
                 clock.PipelinedStep, () => ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation));
             clock.End($"step {request.Steps}");

@@ -104,7 +104,7 @@ public sealed class SD3Pipeline : IPipeline
         var latents = RequestNoise.Draw(Context, request, _dtype, _transformer.Config.InChannels, request.Height / factor, request.Width / factor);
         if (mesh?.Pipeline is not null)
         {
-            var pieces = new SD3PipeFusion(_transformer, _scheduler, request, cfg, context, pooled);
+            var pieces = new SD3PipeFusion(_transformer, _scheduler, request, cfg, mesh.SequenceParallel, context, pooled);
             var p = _transformer.Config.PatchSize;
             latents = PipeFusionRunner.Run(mesh, pieces, latents, request.Steps, latents.Size(2) / p, latents.Size(3) / p, p,
                 clock.PipelinedStep, () => ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation));
