@@ -83,7 +83,7 @@ public class PipeFusionTests
     public void FullWarmupGivesTheSingleRankLatents(string family, int stages, int patches, int dataParallel, bool cfg, int ulysses, int ring,
         int[]? layers)
     {
-        var request = Request(family);
+        var request = Request(family, steps: 2);
         var config = new ParallelConfig
         {
             PipeFusionDegree = stages, NumPipelinePatch = patches, WarmupSteps = request.Steps, DataParallelDegree = dataParallel,
@@ -139,6 +139,31 @@ public class PipeFusionTests
         Assert.That(algorithmError, Is.LessThan(1e-5));
         Assert.That(staleness, Is.GreaterThan(0), "with stale keys and values the result cannot be exact");
         Assert.That(staleness, Is.LessThan(0.1 * control));
+    }
+
+    /// <summary>A patch step moves each band's activations once per stage boundary, not the whole sequence:
+    /// 2 stages, 2 bands of 128 tokens, 1 warmup step then 1 patch step. Ticks: stage 0 sends the whole
+    /// hidden states; stage 1 the whole new latent; stage 0 band 0; stage 0 band 1 while stage 1 sends band
+    /// 0's latent rows (the larger of the two moves); stage 1 band 1's latent rows.</summary>
+    [Test]
+    public void PatchStepsMoveOnlyTheirBandsActivations()
+    {
+        var config = new ParallelConfig { PipeFusionDegree = 2, NumPipelinePatch = 2, WarmupSteps = 1 };
+        var request = Request("tiny-pixart", steps: 2) with { LatentsOnly = true };
+        var volumes = InProcessWorld.Run(config.WorldSize, world =>
+        {
+            using var mesh = ProcessMesh.Create(world, config);
+            using var context = Contexts.Cpu(threads: 1);
+            using var pipeline = PipelineLoader.Load(_folders["tiny-pixart"], context);
+            var before = CommunicationCounter.Snapshot();
+            pipeline.Generate(request, mesh);
+            return CommunicationCounter.Difference(CommunicationCounter.Snapshot(), before);
+        });
+        // Hidden rows: 2 images × both guidance halves; 64 channels; the latent is 2 × 4 × 32 × 32.
+        long Hidden(long tokens) => 4 * tokens * 64;
+        long latent = 2 * 4 * 32 * 32, f32 = 4;
+        long[] ticks = [Hidden(256), latent, Hidden(128), Math.Max(Hidden(128), latent / 2), latent / 2];
+        foreach (var volume in volumes) Assert.That(volume["shift"], Is.EqualTo(new CollectiveVolume(ticks.Length, ticks.Sum() * f32)));
     }
 
     [Test]

@@ -9,7 +9,8 @@ namespace XDit.Parallel;
 /// 0 embeds the band's latent rows, each stage runs its blocks, the last stage predicts the band's noise
 /// and steps the scheduler on it — and then all stages pass their output on at once with one
 /// <see cref="ICommunicator.Shift"/> around the pipeline: hidden states to the next stage, and the
-/// band's new latent rows from the last stage back to stage 0. The last stage owns the latent and its
+/// band's new latent rows from the last stage back to stage 0 (each tick moves its largest message, so a
+/// patch step moves each band's activations once per stage boundary). The last stage owns the latent and its
 /// scheduler history (stepped band by band, as slices, also in warmup steps, so the history keeps one
 /// shape per slice); at the end it broadcasts the final latent to every stage.
 /// </summary>
@@ -46,10 +47,13 @@ public static class PipeFusionRunner
         using var scope = new TensorScope();
         var context = latents.Context;
         var current = latents.Clone();
-        // One message size for every tick: the largest hidden state or latent band any item carries.
-        var messageLength = schedule.Items.Max(item => Math.Max(Shapes.Product(model.HiddenShape(item.Band)), LatentElements(model, current, item.Band)));
-        var send = Tensor.Zeros(context, current.DType, messageLength);
-        var received = Tensor.Zeros(context, current.DType, messageLength);
+        // What stage s sends at a tick: its item's hidden states, or from the last stage the item's new latent rows.
+        long Outgoing(int s, int tick) => schedule.At(s, tick) is not { } item ? 0
+            : s == last ? LatentElements(model, current, item.Band) : Shapes.Product(model.HiddenShape(item.Band));
+        // Every stage shifts the same length at a tick (the largest message of that tick); a band moves its own size.
+        var tickLengths = Enumerable.Range(0, schedule.Ticks).Select(t => Enumerable.Range(0, stages).Max(s => Outgoing(s, t))).ToArray();
+        var send = Tensor.Zeros(context, current.DType, tickLengths.Max());
+        var received = Tensor.Zeros(context, current.DType, tickLengths.Max());
         using var buffers = new KeyValueBuffers(mesh.SequenceParallel);
         TensorScope? stepScope = null;
         IPipeFusionStep? step = null;
@@ -94,7 +98,12 @@ public static class PipeFusionRunner
                     using var slot = send.Narrow(0, 0, outgoing.NumElements).View(outgoing.Shape.ToArray());
                     Elementwise.Copy(outgoing, slot);
                 }
-                if (stages > 1) pipeline.Shift(send, received);
+                if (stages > 1 && tickLengths[tick] > 0)
+                {
+                    using var sent = send.Narrow(0, 0, tickLengths[tick]);
+                    using var arriving = received.Narrow(0, 0, tickLengths[tick]);
+                    pipeline.Shift(sent, arriving);
+                }
                 if (stage == 0 && schedule.At(last, tick) is { } done)
                 {
                     var rows = model.LatentBand(current, done.Band);
