@@ -191,6 +191,7 @@ public static class GenerateCommand
     static void WriteOutputs(GenerationResult result, GenerationRequest request, string outputType, string? outputPath, string modelName,
         TextWriter output, ParallelConfig? parallel = null)
     {
+        foreach (var warning in result.Warnings) output.WriteLine($"warning: {warning}");
         if (outputType == "latent")
         {
             var path = outputPath ?? $"{modelName}_latents_{request.Height}x{request.Width}.safetensors";

@@ -141,6 +141,18 @@ public class PipeFusionTests
         Assert.That(staleness, Is.LessThan(0.1 * control));
     }
 
+    /// <summary>5 patches of 16 token rows round to bands of 4 rows, so 4 bands: the generation says so and
+    /// carries on, as xDiT does.</summary>
+    [Test]
+    public void FewerBandsThanAskedAreReported()
+    {
+        var request = Request("tiny-pixart", steps: 2) with { LatentsOnly = true };
+        var config = new ParallelConfig { PipeFusionDegree = 2, NumPipelinePatch = 5, WarmupSteps = 1 };
+        var result = ParallelGeneration.Run(_folders["tiny-pixart"], request, config, timeout: TimeSpan.FromSeconds(60));
+        Assert.That(result.Warnings, Has.Count.EqualTo(1));
+        Assert.That(result.Warnings[0], Does.Contain("make 4 bands of 4, 4, 4, 4 rows"));
+    }
+
     /// <summary>A patch step moves each band's activations once per stage boundary, not the whole sequence:
     /// 2 stages, 2 bands of 128 tokens, 1 warmup step then 1 patch step. Ticks: stage 0 sends the whole
     /// hidden states; stage 1 the whole new latent; stage 0 band 0; stage 0 band 1 while stage 1 sends band

@@ -26,14 +26,18 @@ public static class PipeFusionRunner
     /// <param name="stepStarted">Called when this stage starts a denoising step (progress and timing).</param>
     /// <param name="cancelled">Called once per tick on every rank of the world, which must agree (all
     /// ranks run the same number of ticks): <see cref="ProcessMesh.ThrowIfCancelled"/>.</param>
+    /// <param name="warn">Told when the bands had to be fewer than asked for.</param>
     public static Tensor Run(ProcessMesh mesh, IPipeFusionModel model, Tensor latents, int steps, long gridRows, long gridWidth,
-        int patchSize, Action<int>? stepStarted = null, Action? cancelled = null)
+        int patchSize, Action<int>? stepStarted = null, Action? cancelled = null, Action<string>? warn = null)
     {
         var config = mesh.Config;
         var pipeline = mesh.Pipeline ?? throw new ArgumentException("the mesh has no PipeFusion stages", nameof(mesh));
         int stage = mesh.Stage, stages = pipeline.Size, last = stages - 1;
         var (first, end) = PipeFusion.StageLayers(config, model.Layers, stage);
         var plan = PipeFusion.Bands(gridRows * patchSize, config, patchSize);
+        if (plan.Adjusted)
+            warn?.Invoke($"num_pipeline_patch {config.PatchCount}: {gridRows} token rows cut into bands of whole rows make {plan.Heights.Count} " +
+                         $"bands of {string.Join(", ", plan.Heights.Select(h => h / patchSize))} rows (xDiT rounds the same way)");
         var bands = new List<PatchBand>();
         long row = 0;
         foreach (var height in plan.Heights)

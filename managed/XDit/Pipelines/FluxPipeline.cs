@@ -127,7 +127,7 @@ public sealed class FluxPipeline : IPipeline
         {
             var pieces = new FluxPipeFusion(_transformer, _scheduler, mesh.SequenceParallel, context, pooled, guidance, imageIds, textIds);
             latents = PipeFusionRunner.Run(mesh, pieces, latents, request.Steps, latentHeight / PackedPatch, latentWidth / PackedPatch, PackedPatch,
-                clock.PipelinedStep, () => ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation));
+                clock.PipelinedStep, () => ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation), clock.Warn);
             clock.End($"step {request.Steps}");
         }
         else
@@ -145,13 +145,13 @@ public sealed class FluxPipeline : IPipeline
         var unpackedLatents = Layout.FluxUnpack(latents, (int)latentHeight, (int)latentWidth);
         var latentValues = unpackedLatents.To(DType.F32).ToArray<float>();
         var shape = unpackedLatents.Shape.ToArray();
-        if (request.LatentsOnly || mesh is { Decodes: false }) return new GenerationResult([], request.Width, request.Height, latentValues, shape, clock.Timings);
+        if (request.LatentsOnly || mesh is { Decodes: false }) return new GenerationResult([], request.Width, request.Height, latentValues, shape, clock.Timings) { Warnings = clock.Warnings };
         clock.Report("vae decode", request.Steps);
         var decoded = _vae.DecodeScaled(unpackedLatents.To(DType.F32), mesh?.Vae);
-        if (mesh is { IsReplicaLeader: false }) return new GenerationResult([], request.Width, request.Height, latentValues, shape, clock.Timings);
+        if (mesh is { IsReplicaLeader: false }) return new GenerationResult([], request.Width, request.Height, latentValues, shape, clock.Timings) { Warnings = clock.Warnings };
         var images = ImageConversion.ToRgbBytes(decoded);
         clock.End("vae decode");
-        return new GenerationResult(images, request.Width, request.Height, latentValues, shape, clock.Timings);
+        return new GenerationResult(images, request.Width, request.Height, latentValues, shape, clock.Timings) { Warnings = clock.Warnings };
     }
 
     /// <summary>The seeded starting latent, drawn as [N, C, 2·(H/16), 2·(W/16)] and packed 2×2 into tokens

@@ -16,6 +16,10 @@ public sealed record GenerationResult(
 {
     /// <summary>The aspect-ratio bin the model generated at, when resolution binning applied.</summary>
     public AspectRatioBin? ResolutionBin { get; init; }
+
+    /// <summary>What the generation adjusted and carried on with (as xDiT logs it): for example fewer
+    /// PipeFusion bands than <c>num_pipeline_patch</c> asked for.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
 }
 
 /// <summary>How long one stage took (<c>text encoder</c>, <c>step 3</c>, <c>vae decode</c>, ...).</summary>

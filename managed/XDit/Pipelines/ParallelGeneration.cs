@@ -117,7 +117,7 @@ public static class ParallelGeneration
         var latentShape = first.LatentShape.ToArray();
         latentShape[0] = request.BatchSize;
         return new GenerationResult(leaders.SelectMany(r => r.Images).ToList(), first.Width, first.Height,
-            leaders.SelectMany(r => r.Latents).ToArray(), latentShape, first.Timings) { ResolutionBin = first.ResolutionBin };
+            leaders.SelectMany(r => r.Latents).ToArray(), latentShape, first.Timings) { ResolutionBin = first.ResolutionBin, Warnings = first.Warnings };
     }
 
     /// <summary>Every rank's part on every rank: latents (all ranks of a replica hold its latents) and the

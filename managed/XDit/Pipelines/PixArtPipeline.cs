@@ -131,7 +131,7 @@ public sealed class PixArtPipeline : IPipeline
             var pieces = new PixArtPipeFusion(_transformer, _scheduler, request, cfg, mesh.SequenceParallel, caption, captionMask, conditions ? sizes : null, conditions ? ratios : null);
             var p = _transformer.Config.PatchSize;
             latents = PipeFusionRunner.Run(mesh, pieces, latents, request.Steps, latents.Size(2) / p, latents.Size(3) / p, p,
-                clock.PipelinedStep, () => ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation));
+                clock.PipelinedStep, () => ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation), clock.Warn);
             clock.End($"step {request.Steps}");
         }
         else
@@ -151,7 +151,7 @@ public sealed class PixArtPipeline : IPipeline
             }
         _scheduler.Reset();
         var latentValues = latents.To(DType.F32).ToArray<float>();
-        GenerationResult LatentsOnly() => new([], request.Width, request.Height, latentValues, latentShape, clock.Timings) { ResolutionBin = bin };
+        GenerationResult LatentsOnly() => new([], request.Width, request.Height, latentValues, latentShape, clock.Timings) { ResolutionBin = bin, Warnings = clock.Warnings };
         if (request.LatentsOnly || mesh is { Decodes: false }) return LatentsOnly();
 
         clock.Report("vae decode", request.Steps);
@@ -160,7 +160,7 @@ public sealed class PixArtPipeline : IPipeline
         if (bin is not null) decoded = ImageResize.ResizeAndCrop(decoded, request.Height, request.Width);
         var images = ImageConversion.ToRgbBytes(decoded);
         clock.End("vae decode");
-        return new GenerationResult(images, request.Width, request.Height, latentValues, latentShape, clock.Timings) { ResolutionBin = bin };
+        return new GenerationResult(images, request.Width, request.Height, latentValues, latentShape, clock.Timings) { ResolutionBin = bin, Warnings = clock.Warnings };
     }
 
     /// <summary>The starting latent of a request: <c>torch.randn</c> with a CPU generator seeded with the

@@ -107,7 +107,7 @@ public sealed class SD3Pipeline : IPipeline
             var pieces = new SD3PipeFusion(_transformer, _scheduler, request, cfg, mesh.SequenceParallel, context, pooled);
             var p = _transformer.Config.PatchSize;
             latents = PipeFusionRunner.Run(mesh, pieces, latents, request.Steps, latents.Size(2) / p, latents.Size(3) / p, p,
-                clock.PipelinedStep, () => ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation));
+                clock.PipelinedStep, () => ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation), clock.Warn);
             clock.End($"step {request.Steps}");
         }
         else
@@ -125,13 +125,13 @@ public sealed class SD3Pipeline : IPipeline
         _scheduler.Reset();
         var latentValues = latents.To(DType.F32).ToArray<float>();
         var shape = latents.Shape.ToArray();
-        if (request.LatentsOnly || mesh is { Decodes: false }) return new GenerationResult([], request.Width, request.Height, latentValues, shape, clock.Timings);
+        if (request.LatentsOnly || mesh is { Decodes: false }) return new GenerationResult([], request.Width, request.Height, latentValues, shape, clock.Timings) { Warnings = clock.Warnings };
         clock.Report("vae decode", request.Steps);
         var decoded = _vae.DecodeScaled(latents.To(DType.F32), mesh?.Vae);
-        if (mesh is { IsReplicaLeader: false }) return new GenerationResult([], request.Width, request.Height, latentValues, shape, clock.Timings);
+        if (mesh is { IsReplicaLeader: false }) return new GenerationResult([], request.Width, request.Height, latentValues, shape, clock.Timings) { Warnings = clock.Warnings };
         var images = ImageConversion.ToRgbBytes(decoded);
         clock.End("vae decode");
-        return new GenerationResult(images, request.Width, request.Height, latentValues, shape, clock.Timings);
+        return new GenerationResult(images, request.Width, request.Height, latentValues, shape, clock.Timings) { Warnings = clock.Warnings };
     }
 
     /// <summary>The joint context [N, 77 + T5 tokens, 4096] and pooled vector [N, 2048] of SD3.</summary>

@@ -9,8 +9,14 @@ internal sealed class StageClock(IProgress<GenerationProgress>? progress, int st
     readonly Stopwatch _total = Stopwatch.StartNew();
     readonly Stopwatch _stage = Stopwatch.StartNew();
     readonly List<StageTiming> _timings = new();
+    readonly List<string> _warnings = new();
 
     public IReadOnlyList<StageTiming> Timings => _timings;
+
+    /// <summary>What the generation adjusted and carried on with (<see cref="GenerationResult.Warnings"/>).</summary>
+    public IReadOnlyList<string> Warnings => _warnings;
+
+    public void Warn(string message) => _warnings.Add(message);
 
     public void Report(string stage, int step = 0) => progress?.Report(new GenerationProgress(stage, step, steps, _total.Elapsed));
 
