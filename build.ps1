@@ -192,7 +192,8 @@ function Invoke-SanitizerTests([string]$Project) {
     }
     try {
         # mpirun's processes and the CUDA tests are outside what this build covers.
-        return Invoke-TestGroup 'sanitizers' $Project 'FullyQualifiedName!~MpiTests&FullyQualifiedName!~CudaTests'
+        # The stale PipeFusion runs (12 steps each) add no native code path that the full-warmup ones miss.
+        return Invoke-TestGroup 'sanitizers' $Project 'FullyQualifiedName!~MpiTests&FullyQualifiedName!~CudaTests&FullyQualifiedName!~StaleKeysAndValuesFollowTheAlgorithm'
     }
     finally {
         foreach ($name in $saved.Keys) { [Environment]::SetEnvironmentVariable($name, $saved[$name]) }

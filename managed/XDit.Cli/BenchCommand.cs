@@ -29,6 +29,17 @@ public static class BenchCommand
         var json = options.String("json");
         var single = MeshOptions.Parse(options);
         var compare = options.String("compare");
+        var http = options.Flag("http");
+        var concurrencies = options.Ints("concurrency");
+        var requests = options.Int("requests", 8, min: 1, max: 10_000);
+        var maxSeconds = options.Int("max_seconds", 300, min: 1, max: 86_400);
+        if (concurrencies.Any(c => c is < 1 or > 256)) throw new UsageException("--concurrency takes levels in [1, 256], e.g. 1,2,4");
+        if (!http && (concurrencies.Count > 0 || options.Has("requests") || options.Has("max_seconds")))
+            throw new UsageException("--concurrency, --requests and --max_seconds belong to the HTTP throughput mode: add --http");
+        if (http && compare is not null) throw new UsageException("--http measures one mesh; drop --compare");
+        LinkModel link;
+        try { link = LinkModel.Parse(options.String("link", "nvlink")!); }
+        catch (ArgumentException e) { throw new UsageException($"--link: {e.Message}"); }
         options.RejectUnknown("bench");
         var meshes = compare is null ? [single] : compare.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(ParseMesh).ToList();
 
@@ -44,6 +55,8 @@ public static class BenchCommand
             foreach (var mesh in meshes)
                 try { ParallelGeneration.Validate(folder, request, mesh); }
                 catch (XDitException e) { throw new UsageException($"mesh {mesh}: {e.Message}"); }
+            if (http) return Throughput(source, folder, request, single, concurrencies.Count > 0 ? concurrencies : [1, 2, 4], requests,
+                TimeSpan.FromSeconds(maxSeconds), json, output);
             if (meshes.Any(m => m.WorldSize > 1) && source.Device.Kind != DeviceKind.Cpu)
                 throw new UsageException("parallel meshes run on in-process CPU ranks in this version; use --device cpu");
 
@@ -51,7 +64,12 @@ public static class BenchCommand
             output.WriteLine();
             output.WriteLine($"{name}, {request.Height}x{request.Width}, {request.BatchSize} image(s), {steps} steps, {runs} runs after {warmup} warm-up");
             foreach (var report in reports) WriteTable(report, output);
-            if (reports.Any(r => r.Mesh.WorldSize > 1)) WriteCommunication(reports, output);
+            var (_, _, patch) = PipelineLoader.TransformerShape(folder);
+            var tokenRows = request.Height / PipelineLoader.VaeScaleFactor(folder) / patch;
+            var oneRank = reports.FirstOrDefault(r => r.Mesh.WorldSize == 1);
+            TimeSpan? Predicted(MeshReport r) => oneRank is null ? null
+                : ScalingModel.StepTime(r.Mesh, TimeSpan.FromMilliseconds(oneRank.StepMedian), r.Communication, link, steps, tokenRows);
+            if (reports.Any(r => r.Mesh.WorldSize > 1)) WriteCommunication(reports, Predicted, link, output);
             if (json is not null)
             {
                 var document = new
@@ -61,6 +79,7 @@ public static class BenchCommand
                     {
                         mesh = r.Mesh.ToString(), ranks = r.Mesh.WorldSize, device = r.Device, flops_per_step = r.FlopsPerStep,
                         gflops_per_s = r.GflopsPerSecond,
+                        predicted_step_ms_on_devices = Predicted(r)?.TotalMilliseconds, link = link.Name,
                         stages = r.Samples.ToDictionary(s => s.Key, s => new { median_ms = Median(s.Value), min_ms = s.Value.Min(), max_ms = s.Value.Max(), samples = s.Value.Count }),
                         communication_per_step = r.Communication.ToDictionary(c => c.Key, c => new { calls = c.Value.Calls, bytes_sent = c.Value.BytesSent }),
                     }),
@@ -74,6 +93,30 @@ public static class BenchCommand
         {
             if (temporary is not null) Directory.Delete(temporary, recursive: true);
         }
+    }
+
+    /// <summary>The HTTP service's images/s and latency percentiles at each concurrency (<see cref="HttpLoadBench"/>).</summary>
+    static int Throughput(ModelSource source, string folder, GenerationRequest request, ParallelConfig mesh, IReadOnlyList<int> concurrencies,
+        int requests, TimeSpan budget, string? json, TextWriter output)
+    {
+        using var loaded = source.LoadFolder(folder, TextWriter.Null, mesh);
+        var body = new { prompt = request.Prompts[0], num_inference_steps = request.Steps, seed = 0, height = request.Height, width = request.Width, output = "png" };
+        var levels = HttpLoadBench.Run(loaded, concurrencies, requests, budget, body, output);
+        if (json is not null)
+        {
+            var document = new
+            {
+                model = loaded.Name, mesh = mesh.ToString(), height = request.Height, width = request.Width, steps = request.Steps, requests,
+                levels = levels.Select(l => new
+                {
+                    concurrency = l.Concurrency, completed = l.Completed, failed = l.Failed, seconds = l.Seconds,
+                    images_per_s = l.ImagesPerSecond, p50_ms = l.P50Ms, p99_ms = l.P99Ms,
+                }),
+            };
+            File.WriteAllText(json, JsonSerializer.Serialize(document, new JsonSerializerOptions { WriteIndented = true }));
+            output.WriteLine($"wrote {json}");
+        }
+        return levels.Any(l => l.Failed > 0) ? 1 : 0;
     }
 
     /// <summary>One mesh's measurements: stage samples of rank 0, the FLOPs of one of its steps and the
@@ -97,7 +140,10 @@ public static class BenchCommand
             var result = loaded.Pipeline.Generate(request, recorder);
             if (run < warmup) continue;
             stepFlops.AddRange(recorder.Flops);
-            communication ??= recorder.Communication.FirstOrDefault() ?? new Dictionary<string, CollectiveVolume>();
+            // The median step by bytes: every step of most meshes sends the same; PipeFusion's warmup steps
+            // send more and its first and last windows carry the pipeline's fill and drain.
+            communication ??= recorder.Communication.OrderBy(c => c.Values.Sum(v => v.BytesSent)).ElementAtOrDefault(recorder.Communication.Count / 2)
+                              ?? new Dictionary<string, CollectiveVolume>();
             foreach (var timing in result.Timings)
             {
                 var stage = timing.Stage.StartsWith("step ", StringComparison.Ordinal) ? "denoising step" : timing.Stage;
@@ -123,19 +169,23 @@ public static class BenchCommand
             $"FLOPs per denoising step (per rank): {report.FlopsPerStep / 1e9:F3} G (matrix products); achieved {report.GflopsPerSecond:F1} GFLOP/s"));
     }
 
-    /// <summary>Per mesh: the step time next to what one rank sent in one step, by collective.</summary>
-    static void WriteCommunication(IReadOnlyList<MeshReport> reports, TextWriter output)
+    /// <summary>Per mesh: the step time next to what one rank sent in one step, by collective, and the step
+    /// time the scaling model predicts on one device per rank (when a one-rank mesh was measured).</summary>
+    static void WriteCommunication(IReadOnlyList<MeshReport> reports, Func<MeshReport, TimeSpan?> predicted, LinkModel link, TextWriter output)
     {
         var collectives = reports.SelectMany(r => r.Communication.Keys).Distinct().Order().ToList();
         output.WriteLine();
-        output.WriteLine("communication of rank 0 per denoising step (calls × bytes per call; DESIGN.md §5b)");
-        output.WriteLine($"| mesh | ranks | step median ms | {string.Join(" | ", collectives)} | total sent |");
-        output.WriteLine($"|---|---:|---:|{string.Concat(collectives.Select(_ => "---:|"))}---:|");
+        output.WriteLine("communication of rank 0 per denoising step (calls × bytes per call; DESIGN.md §5b), and the step the scaling model " +
+                         $"predicts with one device like this one per rank, over {link.Name}" +
+                         (reports.Any(r => r.Mesh.WorldSize == 1) ? "" : " (add the mesh '1' to --compare for predictions)"));
+        output.WriteLine($"| mesh | ranks | step median ms | {string.Join(" | ", collectives)} | total sent | predicted ms |");
+        output.WriteLine($"|---|---:|---:|{string.Concat(collectives.Select(_ => "---:|"))}---:|---:|");
         foreach (var r in reports)
         {
             var cells = collectives.Select(c => r.Communication.TryGetValue(c, out var v) && v.Calls > 0 ? $"{v.Calls} × {Bytes(v.BytesSent / v.Calls)}" : "–");
+            var prediction = predicted(r) is { } p ? p.TotalMilliseconds.ToString("F1", CultureInfo.InvariantCulture) : "–";
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {r.Mesh} | {r.Mesh.WorldSize} | {r.StepMedian:F1} | {string.Join(" | ", cells)} | {Bytes(r.Communication.Values.Sum(v => v.BytesSent))} |"));
+                $"| {r.Mesh} | {r.Mesh.WorldSize} | {r.StepMedian:F1} | {string.Join(" | ", cells)} | {Bytes(r.Communication.Values.Sum(v => v.BytesSent))} | {prediction} |"));
         }
     }
 

@@ -8,6 +8,8 @@ try
         Console.WriteLine("usage: xdit generate (--model DIR | --arch NAME --random_weights) [--prompt TEXT]... [options]");
         Console.WriteLine("       xdit serve (--model DIR | --arch NAME --random_weights) [--host 127.0.0.1] [--port 6000] [--token T] [--queue_size 16] [--output_folder results]");
         Console.WriteLine("       xdit bench (--model DIR | --arch NAME --random_weights) [--num_inference_steps 4] [--runs 3] [--warmup 1] [--height H --width W] [--json FILE]");
+        Console.WriteLine("                  [--compare \"1;cfg2;ulysses2;pp2xpatch4\"] [--link nvlink|pcie|ethernet|GBps]");
+        Console.WriteLine("                  [--http [--concurrency 1,2,4] [--requests 8] [--max_seconds 300]]   (the HTTP service's throughput)");
         Console.WriteLine("       xdit check [--golden DIR]   (environment report, or run golden case folders)");
         Console.WriteLine("       xdit check --comm inproc|mpi [--ranks N]   (every collective against its reference; mpi under mpirun)");
         Console.WriteLine("architectures: " + string.Join(", ", XDit.Pipelines.Architectures.Names));
@@ -15,6 +17,7 @@ try
         Console.WriteLine("  --guidance_scale --seed --num_images_per_prompt --max_sequence_length --output_type pil|latent --output PATH");
         Console.WriteLine("  --save_model DIR --device cpu|cuda:N --dtype f32|bf16|f16");
         Console.WriteLine("  --use_cfg_parallel --data_parallel_degree N --ulysses_degree N --ring_degree N --comm inproc|mpi --check_single_rank");
+        Console.WriteLine("  --pipefusion_parallel_degree N --num_pipeline_patch N --warmup_steps N --attn_layer_num_for_pp a,b,... --use_parallel_vae");
         return args.Length == 0 ? 2 : 0;
     }
     var options = new CommandLine(args.Skip(1));

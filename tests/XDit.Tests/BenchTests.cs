@@ -71,11 +71,46 @@ public class BenchTests
             // Each of 4 ranks does a quarter of the image-token work; the caption's keys and values (30 tokens
             // against 64 image tokens here) are projected on every rank, as xDiT does.
             Assert.That(meshes[2].GetProperty("flops_per_step").GetInt64() * 2, Is.LessThan(meshes[0].GetProperty("flops_per_step").GetInt64()));
+            // The scaling model's prediction sits next to every mesh once the one-rank step is known.
+            Assert.That(meshes[2].GetProperty("predicted_step_ms_on_devices").GetDouble(), Is.GreaterThan(0));
+            Assert.That(output.ToString(), Does.Contain("predicts with one device like this one per rank, over NVLink 4"));
         }
         finally
         {
             File.Delete(json);
         }
+    }
+
+    /// <summary>The HTTP throughput mode: every request of every level completes, and the reported rate is
+    /// the completed images over the level's wall time.</summary>
+    [Test]
+    public void HttpModeReportsThroughputAndLatencyPerConcurrency()
+    {
+        var json = Path.Combine(Path.GetTempPath(), $"xdit-load-{Guid.NewGuid():N}.json");
+        try
+        {
+            var output = new StringWriter();
+            Assert.That(BenchCommand.Run(new CommandLine(["--arch", "tiny-pixart", "--random_weights", "--http", "--concurrency", "1,3",
+                "--requests", "3", "--num_inference_steps", "1", "--height", "64", "--width", "64", "--json", json]), output), Is.Zero, output.ToString());
+            Assert.That(output.ToString(), Does.Contain("| concurrency | completed | failed |"));
+            using var report = JsonDocument.Parse(File.ReadAllText(json));
+            var levels = report.RootElement.GetProperty("levels");
+            Assert.That(levels.GetArrayLength(), Is.EqualTo(2));
+            foreach (var level in levels.EnumerateArray())
+            {
+                Assert.That(level.GetProperty("completed").GetInt32(), Is.EqualTo(3));
+                Assert.That(level.GetProperty("failed").GetInt32(), Is.Zero);
+                Assert.That(level.GetProperty("images_per_s").GetDouble(),
+                    Is.EqualTo(3 / level.GetProperty("seconds").GetDouble()).Within(1e-9));
+                Assert.That(level.GetProperty("p99_ms").GetDouble(), Is.GreaterThanOrEqualTo(level.GetProperty("p50_ms").GetDouble()));
+            }
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+        Assert.That(Assert.Throws<UsageException>(() => BenchCommand.Run(new CommandLine(["--arch", "tiny-pixart", "--random_weights",
+            "--concurrency", "2"]), TextWriter.Null))!.Message, Does.Contain("add --http"));
     }
 
     [Test]
@@ -85,6 +120,8 @@ public class BenchTests
             { DataParallelDegree = 2, UseCfgParallel = true, UlyssesDegree = 2, RingDegree = 4 }));
         Assert.That(BenchCommand.ParseMesh("1"), Is.EqualTo(new Parallel.ParallelConfig()));
         Assert.That(BenchCommand.ParseMesh("u2xvae"), Is.EqualTo(new Parallel.ParallelConfig { UlyssesDegree = 2, UseParallelVae = true }));
+        Assert.That(BenchCommand.ParseMesh("pp2xpatch4xwarmup2xu2"), Is.EqualTo(new Parallel.ParallelConfig
+            { PipeFusionDegree = 2, NumPipelinePatch = 4, WarmupSteps = 2, UlyssesDegree = 2 }));
         Assert.That(Assert.Throws<UsageException>(() => BenchCommand.ParseMesh("tp2"))!.Message, Does.Contain("tp2"));
     }
 }

@@ -58,15 +58,17 @@ public class GenerateCommandTests
         }
     }
 
-    /// <summary>From the command line, for each model family: meshes of CFG, data parallel, Ulysses and
-    /// Ring on in-process ranks write the latents of the single-rank run (the 144² image's 81 tokens divide
-    /// no degree).</summary>
+    /// <summary>From the command line, for each model family: meshes of CFG, data parallel, Ulysses, Ring
+    /// and PipeFusion (with warmup through both steps) on in-process ranks write the latents of the
+    /// single-rank run (the 144² image's 81 tokens divide no degree).</summary>
     [TestCase("tiny-pixart", "--use_cfg_parallel", "--data_parallel_degree", "2")]
     [TestCase("tiny-pixart", "--ulysses_degree", "2", "--ring_degree", "2", "--use_cfg_parallel")]
     [TestCase("tiny-sd3", "--ulysses_degree", "4", "--use_cfg_parallel")]
     [TestCase("tiny-sd3", "--ring_degree", "2", "--data_parallel_degree", "2")]
     [TestCase("tiny-flux", "--ulysses_degree", "2", "--ring_degree", "4")]
     [TestCase("tiny-pixart", "--ring_degree", "3", "--use_parallel_vae")]
+    [TestCase("tiny-sd3", "--pipefusion_parallel_degree", "2", "--num_pipeline_patch", "3", "--warmup_steps", "2", "--ulysses_degree", "2")]
+    [TestCase("tiny-flux", "--pipefusion-parallel-degree", "2", "--attn_layer_num_for_pp", "3,5", "--warmup-steps", "2", "--use_parallel_vae")]
     public void ParallelRanksGiveTheSingleRankLatents(string arch, params string[] mesh)
     {
         var folder = Directory.CreateTempSubdirectory("xdit-generate-parallel").FullName;
@@ -94,8 +96,10 @@ public class GenerateCommandTests
     {
         Assert.That(Assert.Throws<UsageException>(() => Generate())!.Message, Does.Contain("--model DIR"));
         Assert.That(Assert.Throws<UsageException>(() => Generate("--arch", "tiny-pixart"))!.Message, Does.Contain("--random_weights"));
-        Assert.That(Assert.Throws<UsageException>(() => Generate("--arch", "tiny-pixart", "--random_weights", "--pipefusion_parallel_degree", "2"))!.Message,
+        Assert.That(Assert.Throws<UsageException>(() => Generate("--arch", "tiny-pixart", "--random_weights", "--tensor_parallel_degree", "2"))!.Message,
             Does.Contain("not implemented"));
+        Assert.That(Assert.Throws<UsageException>(() => Generate("--arch", "tiny-pixart", "--random_weights", "--pipefusion_parallel_degree", "2",
+            "--attn_layer_num_for_pp", "5,2"))!.Message, Does.Contain("add up to the model's 8 transformer blocks"));
         Assert.That(Assert.Throws<UsageException>(() => Generate("--arch", "tiny-pixart", "--random_weights", "--ulysses_degree", "8"))!.Message,
             Does.Contain("ulysses_degree 8 must divide the model's 4 attention heads"));
         Assert.That(Assert.Throws<UsageException>(() => Generate("--arch", "tiny-flux", "--random_weights", "--use_cfg_parallel"))!.Message,

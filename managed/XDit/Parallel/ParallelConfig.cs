@@ -64,6 +64,7 @@ public sealed record ParallelConfig
     }
 
     public override string ToString() =>
-        $"dp {DataParallelDegree} × cfg {CfgDegree} × pipefusion {PipeFusionDegree} × ulysses {UlyssesDegree} × ring {RingDegree}" +
-        (PipeFusionDegree > 1 ? $" ({PatchCount} patches, {WarmupSteps} warmup steps)" : "") + (UseParallelVae ? ", parallel VAE" : "");
+        $"dp {DataParallelDegree} × cfg {CfgDegree} × " +
+        (PipeFusionDegree > 1 ? $"pipefusion {PipeFusionDegree} ({PatchCount} patches, {WarmupSteps} warmup steps) × " : "") +
+        $"ulysses {UlyssesDegree} × ring {RingDegree}" + (UseParallelVae ? ", parallel VAE" : "");
 }

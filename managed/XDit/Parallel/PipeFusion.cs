@@ -62,4 +62,18 @@ public static class PipeFusion
             throw new XDitException(Native.XditStatus.InvalidArgument, $"num_pipeline_patch {config.PatchCount}: {e.Message}");
         }
     }
+
+    /// <summary>The <see cref="PatchBand"/>s of <paramref name="plan"/> (<see cref="Bands"/>) over a token grid
+    /// <paramref name="gridRows"/> × <paramref name="gridWidth"/>, top to bottom.</summary>
+    internal static List<PatchBand> PatchBands(RowBandPlan plan, long gridRows, long gridWidth, int patchSize)
+    {
+        var bands = new List<PatchBand>();
+        long row = 0;
+        foreach (var height in plan.Heights)
+        {
+            bands.Add(new PatchBand(bands.Count, row, height / patchSize, gridRows, gridWidth, patchSize));
+            row += height / patchSize;
+        }
+        return bands;
+    }
 }

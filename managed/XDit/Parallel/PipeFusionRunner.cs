@@ -38,13 +38,7 @@ public static class PipeFusionRunner
         if (plan.Adjusted)
             warn?.Invoke($"num_pipeline_patch {config.PatchCount}: {gridRows} token rows cut into bands of whole rows make {plan.Heights.Count} " +
                          $"bands of {string.Join(", ", plan.Heights.Select(h => h / patchSize))} rows (xDiT rounds the same way)");
-        var bands = new List<PatchBand>();
-        long row = 0;
-        foreach (var height in plan.Heights)
-        {
-            bands.Add(new PatchBand(bands.Count, row, height / patchSize, gridRows, gridWidth, patchSize));
-            row += height / patchSize;
-        }
+        var bands = PipeFusion.PatchBands(plan, gridRows, gridWidth, patchSize);
         var whole = PatchBand.Whole(gridRows, gridWidth, patchSize);
         var schedule = new PipeFusionSchedule(steps, config.WarmupSteps, bands, whole, stages);
 
@@ -95,10 +89,14 @@ public static class PipeFusionRunner
                         }
                         outgoing = model.LatentBand(current, band);
                     }
-                    else outgoing = hidden;
-                    if (!Shapes.Equal(outgoing.Shape, stage == last ? model.LatentBand(current, band).Shape : model.HiddenShape(band)) || outgoing.DType != send.DType)
-                        throw new XDitException(Native.XditStatus.Internal,
-                            $"PipeFusion stage {stage} produced {outgoing.DType.Name()} {outgoing.ShapeString} for {band}");
+                    else
+                    {
+                        outgoing = hidden;
+                        if (!Shapes.Equal(outgoing.Shape, model.HiddenShape(band)) || outgoing.DType != send.DType)
+                            throw new XDitException(Native.XditStatus.Internal,
+                                $"PipeFusion stage {stage} produced {outgoing.DType.Name()} {outgoing.ShapeString} for {band}, not the planned " +
+                                $"{send.DType.Name()} [{string.Join(", ", model.HiddenShape(band))}]");
+                    }
                     using var slot = send.Narrow(0, 0, outgoing.NumElements).View(outgoing.Shape.ToArray());
                     Elementwise.Copy(outgoing, slot);
                 }
@@ -110,7 +108,7 @@ public static class PipeFusionRunner
                 }
                 if (stage == 0 && schedule.At(last, tick) is { } done)
                 {
-                    var rows = model.LatentBand(current, done.Band);
+                    using var rows = model.LatentBand(current, done.Band);
                     using var message = Message(received, rows.Shape.ToArray());
                     Elementwise.Copy(message, rows);
                 }
