@@ -55,7 +55,7 @@ public static class BenchCommand
             foreach (var mesh in meshes)
                 try { ParallelGeneration.Validate(folder, request, mesh); }
                 catch (XDitException e) { throw new UsageException($"mesh {mesh}: {e.Message}"); }
-            if (http) return Throughput(source, folder, request, single, concurrencies.Count > 0 ? concurrencies : [1, 2, 4], requests,
+            if (http) return Throughput(source, folder, name, request, single, concurrencies.Count > 0 ? concurrencies : [1, 2, 4], requests,
                 TimeSpan.FromSeconds(maxSeconds), json, output);
             if (meshes.Any(m => m.WorldSize > 1) && source.Device.Kind != DeviceKind.Cpu)
                 throw new UsageException("parallel meshes run on in-process CPU ranks in this version; use --device cpu");
@@ -96,17 +96,17 @@ public static class BenchCommand
     }
 
     /// <summary>The HTTP service's images/s and latency percentiles at each concurrency (<see cref="HttpLoadBench"/>).</summary>
-    static int Throughput(ModelSource source, string folder, GenerationRequest request, ParallelConfig mesh, IReadOnlyList<int> concurrencies,
+    static int Throughput(ModelSource source, string folder, string name, GenerationRequest request, ParallelConfig mesh, IReadOnlyList<int> concurrencies,
         int requests, TimeSpan budget, string? json, TextWriter output)
     {
         using var loaded = source.LoadFolder(folder, TextWriter.Null, mesh);
         var body = new { prompt = request.Prompts[0], num_inference_steps = request.Steps, seed = 0, height = request.Height, width = request.Width, output = "png" };
-        var levels = HttpLoadBench.Run(loaded, concurrencies, requests, budget, body, output);
+        var levels = HttpLoadBench.Run(loaded, name, concurrencies, requests, budget, body, output);
         if (json is not null)
         {
             var document = new
             {
-                model = loaded.Name, mesh = mesh.ToString(), height = request.Height, width = request.Width, steps = request.Steps, requests,
+                model = name, mesh = mesh.ToString(), height = request.Height, width = request.Width, steps = request.Steps, requests,
                 levels = levels.Select(l => new
                 {
                     concurrency = l.Concurrency, completed = l.Completed, failed = l.Failed, seconds = l.Seconds,

@@ -20,7 +20,7 @@ public static class HttpLoadBench
 {
     public sealed record Level(int Concurrency, int Completed, int Failed, double Seconds, double ImagesPerSecond, double P50Ms, double P99Ms);
 
-    public static IReadOnlyList<Level> Run(LoadedModel loaded, IReadOnlyList<int> concurrencies, int requests, TimeSpan budget,
+    public static IReadOnlyList<Level> Run(LoadedModel loaded, string name, IReadOnlyList<int> concurrencies, int requests, TimeSpan budget,
         object body, TextWriter output)
     {
         using var engine = new XDitEngine(loaded.Release(), queueCapacity: Math.Max(16, concurrencies.Max()));
@@ -32,7 +32,7 @@ public static class HttpLoadBench
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             using var client = new HttpClient { BaseAddress = new Uri(address), Timeout = budget + TimeSpan.FromMinutes(1) };
             var levels = concurrencies.Select(c => Measure(client, c, requests, budget, body)).ToList();
-            Write(levels, loaded.Name, address, output);
+            Write(levels, name, address, output);
             return levels;
         }
         finally
