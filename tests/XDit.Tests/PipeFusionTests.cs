@@ -31,6 +31,13 @@ public class PipeFusionTests
             Architectures.WriteRandomFolder(family, folder, seed: 11, DType.F32);
             _folders[family] = folder;
         }
+        // SD3.5-medium's layout at tiny size: q/k RMS norms and dual-attention blocks (an image-only second attention).
+        var sd35 = SD3Architecture.Get("tiny-sd3");
+        var transformer = (System.Text.Json.Nodes.JsonObject)sd35.Transformer.DeepClone();
+        transformer["dual_attention_layers"] = new System.Text.Json.Nodes.JsonArray(0, 1, 2, 3);
+        transformer["qk_norm"] = "rms_norm";
+        _folders["tiny-sd3.5"] = Directory.CreateTempSubdirectory("xdit-pipefusion-tiny-sd3.5").FullName;
+        (sd35 with { Transformer = transformer }).WriteRandomFolder(_folders["tiny-sd3.5"], seed: 11, DType.F32);
     }
 
     [OneTimeTearDown]
@@ -95,6 +102,25 @@ public class PipeFusionTests
         TestContext.Out.WriteLine($"{family} {config}: relative L2 {error:E2}");
         Assert.That(error, Is.LessThan(1e-5));
         Assert.That(parallel.Images, Has.Count.EqualTo(2));
+    }
+
+    /// <summary>SD3.5's dual-attention blocks (their image-only attention keeps its own buffer under
+    /// PipeFusion) on PipeFusion, PipeFusion × Ulysses, and sequence parallelism alone with the text split
+    /// with the image (31 T5 tokens: 108 text tokens over 2 and 4 ranks) or replicated (30: 107).</summary>
+    [TestCase(2, 1, 1, 30)]
+    [TestCase(2, 2, 1, 30)]
+    [TestCase(1, 2, 2, 31)]
+    [TestCase(1, 2, 1, 31)]
+    [TestCase(1, 1, 2, 30)]
+    public void DualAttentionBlocksGiveTheSingleRankLatents(int stages, int ulysses, int ring, int textLength)
+    {
+        var request = Request("tiny-sd3", steps: 2) with { MaxSequenceLength = textLength };
+        var config = new ParallelConfig { PipeFusionDegree = stages, WarmupSteps = 2, UlyssesDegree = ulysses, RingDegree = ring };
+        var expected = SingleRank("tiny-sd3.5", request);
+        var parallel = ParallelGeneration.Run(_folders["tiny-sd3.5"], request, config, timeout: TimeSpan.FromSeconds(60));
+        var error = Reference.RelativeL2(parallel.Latents, expected.Latents);
+        TestContext.Out.WriteLine($"tiny SD3.5 {config}, {textLength} T5 tokens: relative L2 {error:E2}");
+        Assert.That(error, Is.LessThan(1e-5));
     }
 
     /// <summary>One warmup step, then stale keys and values: the pipeline equals the sequential simulation,
