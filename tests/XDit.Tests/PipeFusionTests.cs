@@ -228,6 +228,34 @@ public class PipeFusionTests
         return bands;
     }
 
+    /// <summary>The simulations' loop: for each step, <paramref name="stepAt"/>(step) conditions the model,
+    /// then the whole latent (a warmup step) or each band top to bottom is predicted and each band's own
+    /// scheduler (made by <paramref name="scheduler"/>) steps its rows; <paramref name="rowsOf"/> views a
+    /// tensor's token rows. Returns the final latent.</summary>
+    static Tensor Sequential(int steps, int warmupSteps, long gridRows, int patches, Tensor latents, Func<IScheduler> scheduler,
+        Func<Tensor, long, long, Tensor> rowsOf, Func<int, IReadOnlyList<double>, Func<long, long, Tensor>> stepAt)
+    {
+        var bands = Bands(gridRows, patches);
+        var schedulers = bands.Select(_ => scheduler()).ToList();
+        try
+        {
+            for (int step = 0; step < steps; step++)
+            {
+                var predict = stepAt(step, schedulers[0].Timesteps);
+                foreach (var (start, rows) in step < warmupSteps ? [(0L, gridRows)] : bands)
+                {
+                    using var bandScope = new TensorScope();
+                    StepBands(schedulers, bands, step, predict(start, rows), latents, start, rows, rowsOf);
+                }
+            }
+            return latents;
+        }
+        finally
+        {
+            foreach (var s in schedulers) s.Dispose();
+        }
+    }
+
     /// <summary>Steps every band inside tokens rows [start, start + rows) with its own scheduler;
     /// <paramref name="rowsOf"/> views a tensor's token rows.</summary>
     static void StepBands(IReadOnlyList<IScheduler> schedulers, List<(long Start, long Rows)> bands, int step, Tensor noise, Tensor latents,
@@ -262,31 +290,29 @@ public class PipeFusionTests
         var latents = pipeline.InitialLatents(request).Clone();
         long height = latents.Size(2), width = latents.Size(3), p = config.PatchSize;
         long gridRows = height / p, gridWidth = width / p, sequence = gridRows * gridWidth, dim = config.InnerDim;
-        var bands = Bands(gridRows, patches);
-        var schedulers = bands.Select(_ => DpmSolverMultistepScheduler.FromConfig(SchedulerConfig("tiny-pixart"))).ToList();
-        foreach (var s in schedulers) s.SetTimesteps(request.Steps);
         var keys = new float[config.NumLayers][];
         var values = new float[config.NumLayers][];
-
-        for (int step = 0; step < request.Steps; step++)
+        Tensor Rows(Tensor t, long row, long count) => t.Narrow(2, row * p, count * p);
+        return Sequential(request.Steps, warmupSteps, gridRows, patches, latents, Scheduler, Rows, (step, timesteps) =>
         {
-            var timesteps = Enumerable.Repeat((float)schedulers[0].Timesteps[step], 2 * batch).ToArray();
-            var conditioning = transformer.Condition(timesteps, caption, mask);
-            foreach (var (start, rows) in step < warmupSteps ? [(0L, gridRows)] : bands)
+            var conditioning = transformer.Condition(Enumerable.Repeat((float)timesteps[step], 2 * batch).ToArray(), caption, mask);
+            return (start, rows) =>
             {
-                using var bandScope = new TensorScope();
-                var band = latents.Narrow(2, start * p, rows * p);
+                var band = Rows(latents, start, rows);
                 var x = transformer.Embed(Layout.Cat(0, band, band), start, gridRows);
                 for (int l = 0; l < config.NumLayers; l++)
                     x = Block(transformer.Blocks[l], x, conditioning, ref keys[l], ref values[l], start * gridWidth, sequence);
                 var output = transformer.Output(x, conditioning, rows * p, width).Narrow(1, 0, config.InChannels);
-                var noise = Elementwise.Lerp(output.Narrow(0, 0, batch), output.Narrow(0, batch, batch), request.GuidanceScale);
-                // Each band's scheduler steps its own rows (a warmup step covers every band).
-                StepBands(schedulers, bands, step, noise, latents, start, rows, (t, r, n) => t.Narrow(2, r * p, n * p));
-            }
+                return Elementwise.Lerp(output.Narrow(0, 0, batch), output.Narrow(0, batch, batch), request.GuidanceScale);
+            };
+        }).ToArray<float>();
+
+        IScheduler Scheduler()
+        {
+            var scheduler = DpmSolverMultistepScheduler.FromConfig(SchedulerConfig("tiny-pixart"));
+            scheduler.SetTimesteps(request.Steps);
+            return scheduler;
         }
-        foreach (var s in schedulers) s.Dispose();
-        return latents.ToArray<float>();
 
         Tensor Block(PixArtBlock block, Tensor x, PixArtTransformer2DModel.Conditioning c, ref float[] k, ref float[] v, long tokenStart, long sequence)
         {
@@ -331,29 +357,28 @@ public class PipeFusionTests
         var factor = PipelineLoader.VaeScaleFactor(_folders["tiny-sd3"]);
         var latents = RequestNoise.Draw(context, request, DType.F32, transformer.Config.InChannels, request.Height / factor, request.Width / factor);
         long p = transformer.Config.PatchSize, gridRows = latents.Size(2) / p, gridWidth = latents.Size(3) / p;
-        var bands = Bands(gridRows, patches);
-        var schedulers = bands.Select(_ => FlowMatchEulerScheduler.FromConfig(SchedulerConfig("tiny-sd3"))).ToList();
-        foreach (var s in schedulers) s.SetTimesteps(request.Steps);
         using var buffers = new StaleJointBuffers(text.Size(1), textFirst: false);
-        for (int step = 0; step < request.Steps; step++)
+        Tensor Rows(Tensor t, long row, long count) => t.Narrow(2, row * p, count * p);
+        IScheduler Scheduler()
         {
-            var timesteps = Enumerable.Repeat((float)schedulers[0].Timesteps[step], 2 * batch).ToArray();
-            var conditioning = transformer.Condition(timesteps, text, pooled);
-            foreach (var (start, rows) in step < warmupSteps ? [(0L, gridRows)] : bands)
+            var scheduler = FlowMatchEulerScheduler.FromConfig(SchedulerConfig("tiny-sd3"));
+            scheduler.SetTimesteps(request.Steps);
+            return scheduler;
+        }
+        return Sequential(request.Steps, warmupSteps, gridRows, patches, latents, Scheduler, Rows, (step, timesteps) =>
+        {
+            var conditioning = transformer.Condition(Enumerable.Repeat((float)timesteps[step], 2 * batch).ToArray(), text, pooled);
+            return (start, rows) =>
             {
-                using var bandScope = new TensorScope();
-                var band = latents.Narrow(2, start * p, rows * p);
+                var band = Rows(latents, start, rows);
                 var image = transformer.PatchEmbedding.Forward(Layout.Cat(0, band, band), start, gridRows);
                 var carriesText = start == 0;
                 (image, _) = transformer.RunBlocks(image, carriesText ? conditioning.Context : null, conditioning, 0, transformer.Blocks.Count,
                     layer => buffers.For(layer, start * gridWidth, rows * gridWidth, carriesText));
                 var output = transformer.Output(image, conditioning, rows * p, latents.Size(3));
-                var noise = Elementwise.Lerp(output.Narrow(0, 0, batch), output.Narrow(0, batch, batch), request.GuidanceScale);
-                StepBands(schedulers, bands, step, noise, latents, start, rows, (t, r, n) => t.Narrow(2, r * p, n * p));
-            }
-        }
-        foreach (var s in schedulers) s.Dispose();
-        return latents.ToArray<float>();
+                return Elementwise.Lerp(output.Narrow(0, 0, batch), output.Narrow(0, batch, batch), request.GuidanceScale);
+            };
+        }).ToArray<float>();
     }
 
     /// <summary>Flux through the same loop around its own blocks: the step's first band carries the text
@@ -369,21 +394,23 @@ public class PipeFusionTests
         var (text, pooled) = pipeline.EncodeText(request.PromptPerImage(), request.MaxSequenceLength);
         var (latents, height, width) = pipeline.InitialLatents(request);
         long gridRows = height / 2, gridWidth = width / 2, textTokens = text.Size(1);
-        var bands = Bands(gridRows, patches);
-        var schedulers = bands.Select(_ => FlowMatchEulerScheduler.FromConfig(SchedulerConfig("tiny-flux"))).ToList();
-        foreach (var s in schedulers) FluxPipeline.SetTimesteps(s, request.Steps, (int)latents.Size(1));
         var guidance = Enumerable.Repeat((float)request.GuidanceScale, batch).ToArray();
         var imageIds = Models.Flux.FluxPositionIds.Image((int)gridRows, (int)gridWidth);
         var textIds = Models.Flux.FluxPositionIds.Text((int)textTokens);
         using var buffers = new StaleJointBuffers(textTokens, textFirst: true);
         Tensor Rows(Tensor t, long row, long count) => t.Narrow(1, row * gridWidth, count * gridWidth);
-        for (int step = 0; step < request.Steps; step++)
+        IScheduler Scheduler()
         {
-            var timesteps = Enumerable.Repeat((float)(schedulers[0].Timesteps[step] / 1000), batch).ToArray();
-            var conditioning = transformer.Condition(text, pooled, timesteps, guidance, imageIds, textIds);
-            foreach (var (start, rows) in step < warmupSteps ? [(0L, gridRows)] : bands)
+            var scheduler = FlowMatchEulerScheduler.FromConfig(SchedulerConfig("tiny-flux"));
+            FluxPipeline.SetTimesteps(scheduler, request.Steps, (int)latents.Size(1));
+            return scheduler;
+        }
+        var final = Sequential(request.Steps, warmupSteps, gridRows, patches, latents, Scheduler, Rows, (step, timesteps) =>
+        {
+            var sigmas = Enumerable.Repeat((float)(timesteps[step] / 1000), batch).ToArray();
+            var conditioning = transformer.Condition(text, pooled, sigmas, guidance, imageIds, textIds);
+            return (start, rows) =>
             {
-                using var bandScope = new TensorScope();
                 var image = transformer.XEmbedder.Forward(Rows(latents, start, rows));
                 var carriesText = start == 0;
                 var local = carriesText ? textTokens : 0;
@@ -391,12 +418,10 @@ public class PipeFusionTests
                 var x = transformer.RunBlocks(carriesText ? Layout.Cat(1, conditioning.Text, image) : image, local, conditioning.Activated,
                     TableRows(conditioning.Cos), TableRows(conditioning.Sin), 0, transformer.Layers,
                     layer => buffers.For(layer, start * gridWidth, rows * gridWidth, carriesText));
-                var velocity = transformer.Output(x, local, conditioning.Activated);
-                StepBands(schedulers, bands, step, velocity, latents, start, rows, Rows);
-            }
-        }
-        foreach (var s in schedulers) s.Dispose();
-        return Layout.FluxUnpack(latents, (int)height, (int)width).ToArray<float>();
+                return transformer.Output(x, local, conditioning.Activated);
+            };
+        });
+        return Layout.FluxUnpack(final, (int)height, (int)width).ToArray<float>();
     }
 
     /// <summary>

@@ -126,9 +126,8 @@ public sealed class FluxPipeline : IPipeline
         if (mesh?.Pipeline is not null)
         {
             var pieces = new FluxPipeFusion(_transformer, _scheduler, mesh.SequenceParallel, context, pooled, guidance, imageIds, textIds);
-            latents = PipeFusionRunner.Run(mesh, pieces, latents, request.Steps, latentHeight / PackedPatch, latentWidth / PackedPatch, PackedPatch,
-                clock.PipelinedStep, () => ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation), clock.Warn);
-            clock.End($"step {request.Steps}");
+            latents = PipeFusionDenoising.Run(mesh, pieces, latents, request.Steps, latentHeight / PackedPatch, latentWidth / PackedPatch,
+                PackedPatch, clock, cancellation);
         }
         else
             for (int i = 0; i < request.Steps; i++)

@@ -128,11 +128,10 @@ public sealed class PixArtPipeline : IPipeline
         var conditions = _transformer.Config.UseAdditionalConditions;
         if (mesh?.Pipeline is not null)
         {
-            var pieces = new PixArtPipeFusion(_transformer, _scheduler, request, cfg, mesh.SequenceParallel, caption, captionMask, conditions ? sizes : null, conditions ? ratios : null);
+            var pieces = new PixArtPipeFusion(_transformer, _scheduler, request, cfg, mesh.SequenceParallel, caption, captionMask,
+                conditions ? sizes : null, conditions ? ratios : null);
             var p = _transformer.Config.PatchSize;
-            latents = PipeFusionRunner.Run(mesh, pieces, latents, request.Steps, latents.Size(2) / p, latents.Size(3) / p, p,
-                clock.PipelinedStep, () => ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation), clock.Warn);
-            clock.End($"step {request.Steps}");
+            latents = PipeFusionDenoising.Run(mesh, pieces, latents, request.Steps, latents.Size(2) / p, latents.Size(3) / p, p, clock, cancellation);
         }
         else
             for (int i = 0; i < request.Steps; i++)

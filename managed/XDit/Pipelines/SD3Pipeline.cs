@@ -106,9 +106,7 @@ public sealed class SD3Pipeline : IPipeline
         {
             var pieces = new SD3PipeFusion(_transformer, _scheduler, request, cfg, mesh.SequenceParallel, context, pooled);
             var p = _transformer.Config.PatchSize;
-            latents = PipeFusionRunner.Run(mesh, pieces, latents, request.Steps, latents.Size(2) / p, latents.Size(3) / p, p,
-                clock.PipelinedStep, () => ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation), clock.Warn);
-            clock.End($"step {request.Steps}");
+            latents = PipeFusionDenoising.Run(mesh, pieces, latents, request.Steps, latents.Size(2) / p, latents.Size(3) / p, p, clock, cancellation);
         }
         else
             for (int i = 0; i < request.Steps; i++)
