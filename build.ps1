@@ -260,6 +260,12 @@ switch ($Task) {
         Invoke-Step 'PyTorch CPU attention' {
             & /usr/bin/python3 (Join-Path $Root 'bench/peers/torch_cpu_attention.py') (Join-Path $out 'torch_cpu_attention.json')
         }
+        if (Test-Path (Join-Path $Root 'BenchmarkDotNet.Artifacts/peers/blocks')) {
+            Invoke-Step 'PyTorch CPU PixArt block' {
+                & /usr/bin/python3 (Join-Path $Root 'bench/peers/torch_cpu_blocks.py') (Join-Path $out 'torch_cpu_blocks.json')
+            }
+        }
+        else { Write-Host "(no block cases yet: run 'build.ps1 bench -BenchArgs "--filter *Block*"' first for the block peer)" }
         Write-Timings
     }
     'bindings' {
