@@ -204,6 +204,51 @@ public class PipeFusionTests
         foreach (var volume in volumes) Assert.That(volume["shift"], Is.EqualTo(new CollectiveVolume(ticks.Length, ticks.Sum() * f32)));
     }
 
+    /// <summary>Resident PipeFusion ranks (what the engine and <c>xdit serve</c> keep): a request cancelled
+    /// mid-pipeline stops every stage, and the next request gives the same bits as the first, so nothing
+    /// of the cancelled one (buffers, scheduler history, messages in flight) is left behind.</summary>
+    [Test]
+    public async Task ResidentStagesSurviveACancelledRequest()
+    {
+        var request = Request("tiny-sd3", steps: 3) with { LatentsOnly = true };
+        var config = new ParallelConfig { PipeFusionDegree = 2, NumPipelinePatch = 2, WarmupSteps = 1, UseCfgParallel = true };
+        using var engine = new XDit.Serving.XDitEngine(ParallelPipeline.Load(_folders["tiny-sd3"], config));
+        var first = await engine.GenerateAsync(request);
+
+        using var cancel = new CancellationTokenSource();
+        var cancelling = new Progress(p => { if (p.Stage == "denoising" && p.Step == 3) cancel.Cancel(); });
+        Assert.That(async () => await engine.GenerateAsync(request with { Steps = 20 }, cancelling, cancel.Token),
+            Throws.InstanceOf<OperationCanceledException>());
+        Assert.That((await engine.GenerateAsync(request)).Latents, Is.EqualTo(first.Latents));
+    }
+
+    /// <summary>A stage that fails mid-pipeline fails every stage at once, with its name, long before the
+    /// communicator's timeout.</summary>
+    [Test]
+    public void AFailingStageFailsEveryStage()
+    {
+        var config = new ParallelConfig { PipeFusionDegree = 4, NumPipelinePatch = 2, WarmupSteps = 1 };
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var error = Assert.Throws<XDitException>(() => InProcessWorld.Run(config.WorldSize, world =>
+        {
+            using var mesh = ProcessMesh.Create(world, config);
+            using var context = Contexts.Cpu(threads: 1);
+            using var pipeline = PipelineLoader.Load(_folders["tiny-flux"], context);
+            var progress = new Progress(p =>
+            {
+                if (world.Rank == 2 && p.Stage == "denoising" && p.Step == 2) throw new InvalidOperationException("injected fault");
+            });
+            return pipeline.Generate(Request("tiny-flux", steps: 3) with { LatentsOnly = true }, mesh, progress);
+        }, TimeSpan.FromSeconds(120)))!;
+        Assert.That(error.Message, Does.Contain("rank 2 failed: injected fault"));
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(60)), "the other stages waited for the timeout");
+    }
+
+    sealed class Progress(Action<GenerationProgress> report) : IProgress<GenerationProgress>
+    {
+        public void Report(GenerationProgress value) => report(value);
+    }
+
     [Test]
     public void InvalidOptionsAreRejectedBeforeLoading()
     {
