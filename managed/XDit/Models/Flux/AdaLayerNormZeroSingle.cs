@@ -18,10 +18,14 @@ public sealed class AdaLayerNormZeroSingle : Module
     /// <summary>x [B, S, C] normalised and modulated, and the gate [B, 1, C] of the block's residual;
     /// both belong to the caller's scope.</summary>
     /// <param name="activatedConditioning">SiLU of the conditioning embedding [B, C] (see
-    /// <see cref="AdaLayerNormZero.Forward"/>).</param>
+    /// <see cref="Nn.Layers.AdaLayerNormZero.Modulation"/>).</param>
     public (Tensor Normed, Tensor Gate) Forward(Tensor x, Tensor activatedConditioning)
     {
-        var v = AdaptiveModulation.Vectors(Linear, activatedConditioning, 3);
-        return (Normalization.LayerNorm(x, null, null, Eps, scale: v[1], shift: v[0]), v[2]);
+        // linear(SiLU(temb)).chunk(3): [B, 1, C] views of the projection (which they keep alive) that broadcast over the tokens.
+        using var projected = Linear.Forward(activatedConditioning);
+        using var rows = projected.View(projected.Size(0), 3, projected.Size(-1) / 3);
+        using var shift = rows.Narrow(1, 0, 1);
+        using var scale = rows.Narrow(1, 1, 1);
+        return (Normalization.LayerNorm(x, null, null, Eps, scale, shift), rows.Narrow(1, 2, 1));
     }
 }

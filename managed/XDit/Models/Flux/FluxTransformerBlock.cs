@@ -1,7 +1,7 @@
-using XDit.Parallel;
 using XDit.Nn;
 using XDit.Nn.Layers;
 using XDit.Ops;
+using XDit.Parallel;
 using XDit.Tensors;
 
 namespace XDit.Models.Flux;
@@ -14,8 +14,6 @@ namespace XDit.Models.Flux;
 /// </summary>
 public sealed class FluxTransformerBlock : Module
 {
-    const double Eps = 1e-6;
-
     public FluxTransformerBlock(FluxConfig config)
     {
         var dim = config.InnerDim;
@@ -43,25 +41,31 @@ public sealed class FluxTransformerBlock : Module
         IJointSequenceAttention? sequence = null)
     {
         using var scope = new TensorScope();
-        var imageNorm = Norm1.Forward(image, activatedConditioning);
+        var imageRows = Norm1.Modulation(activatedConditioning);
+        var imageNormed = Modulated(image, imageRows, AdaLayerNormZero.ScaleMsa, AdaLayerNormZero.ShiftMsa);
         if (text is null)
         {
-            var (_, alone) = Attention.Forward(null, imageNorm.Normed, cos, sin, sequence);
-            return (null, Residuals(image, imageNorm, alone, FeedForward).MoveToOuterScope());
+            var (_, alone) = Attention.Forward(null, imageNormed, cos, sin, sequence);
+            return (null, Residuals(image, imageRows, alone, FeedForward).MoveToOuterScope());
         }
-        var textNorm = Norm1Context.Forward(text, activatedConditioning);
-        var (textAttended, imageAttended) = Attention.Forward(textNorm.Normed, imageNorm.Normed, cos, sin, sequence);
-        image = Residuals(image, imageNorm, imageAttended, FeedForward);
-        text = FluxHalfPrecision.ClampToF16Range(Residuals(text, textNorm, textAttended!, FeedForwardContext));
+        var textRows = Norm1Context.Modulation(activatedConditioning);
+        var textNormed = Modulated(text, textRows, AdaLayerNormZero.ScaleMsa, AdaLayerNormZero.ShiftMsa);
+        var (textAttended, imageAttended) = Attention.Forward(textNormed, imageNormed, cos, sin, sequence);
+        image = Residuals(image, imageRows, imageAttended, FeedForward);
+        text = FluxHalfPrecision.ClampToF16Range(Residuals(text, textRows, textAttended!, FeedForwardContext));
         return (text.MoveToOuterScope(), image.MoveToOuterScope());
     }
 
+    /// <summary>The affine-free layer norm of x modulated by rows <paramref name="scale"/> and
+    /// <paramref name="shift"/> of <paramref name="rows"/> [B, 6, C].</summary>
+    static Tensor Modulated(Tensor x, Tensor rows, int scale, int shift) =>
+        Normalization.LayerNorm(x, null, null, AdaLayerNormZero.Eps, rows.Narrow(1, scale, 1), rows.Narrow(1, shift, 1));
+
     /// <summary>One stream's gated attention residual, then its gated feed-forward behind the modulated norm.</summary>
-    static Tensor Residuals(Tensor x, (Tensor Normed, Tensor AttentionGate, Tensor MlpShift, Tensor MlpScale, Tensor MlpGate) norm,
-        Tensor attended, FeedForward feedForward)
+    static Tensor Residuals(Tensor x, Tensor rows, Tensor attended, FeedForward feedForward)
     {
-        x = Elementwise.AddMul(x, norm.AttentionGate, attended);
-        var normed = Normalization.LayerNorm(x, null, null, Eps, norm.MlpScale, norm.MlpShift);
-        return Elementwise.AddMul(x, norm.MlpGate, feedForward.Forward(normed));
+        x = Elementwise.AddMul(x, rows.Narrow(1, AdaLayerNormZero.GateMsa, 1), attended);
+        var normed = Modulated(x, rows, AdaLayerNormZero.ScaleMlp, AdaLayerNormZero.ShiftMlp);
+        return Elementwise.AddMul(x, rows.Narrow(1, AdaLayerNormZero.GateMlp, 1), feedForward.Forward(normed));
     }
 }

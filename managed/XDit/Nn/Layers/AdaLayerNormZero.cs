@@ -1,12 +1,11 @@
-using XDit.Nn;
-using XDit.Nn.Layers;
 using XDit.Tensors;
 
-namespace XDit.Models.SD3;
+namespace XDit.Nn.Layers;
 
 /// <summary>
-/// diffusers' <c>AdaLayerNormZero</c> as the joint blocks use it (and <c>SD35AdaLayerNormZeroX</c> with
-/// <paramref name="dualAttention"/>): one linear layer maps the block's conditioning to the modulation
+/// diffusers' <c>AdaLayerNormZero</c> as the MMDiT blocks use it — SD3's joint blocks and Flux's
+/// double-stream blocks (<c>norm1</c>, <c>norm1_context</c>) — and <c>SD35AdaLayerNormZeroX</c> with
+/// <paramref name="dualAttention"/>: one linear layer maps the block's conditioning to the modulation
 /// rows of the stream, in diffusers' chunk order shift, scale, gate of the attention, then of the
 /// feed-forward, then (dual attention only) of the second attention. The layer norm they modulate has
 /// no parameters, so the block applies it fused with each shift and scale
