@@ -16,8 +16,6 @@ internal sealed class PipeFusionSchedule
 
     public PipeFusionSchedule(int steps, int warmupSteps, IReadOnlyList<PatchBand> bands, PatchBand whole, int stages)
     {
-        Stages = stages;
-        var items = new List<Item>();
         List<Item> previous = [];
         var next = 0;
         for (int step = 0; step < steps; step++)
@@ -30,19 +28,16 @@ internal sealed class PipeFusionSchedule
                 // The previous step's item over these rows: the same band, or the last item when either is whole.
                 var before = previous.Count == 0 ? null : band.IsWhole || previous.Count != stepBands.Count ? previous[^1] : previous[b];
                 var start = Math.Max(next, before is null ? 0 : before.Start + stages);
-                current.Add(new Item(step, band, start));
+                var item = new Item(step, band, start);
+                current.Add(item);
+                _byStart[start] = item;
                 next = start + 1;
             }
-            items.AddRange(current);
             previous = current;
         }
-        Items = items;
-        foreach (var item in items) _byStart[item.Start] = item;
-        Ticks = items[^1].Start + stages;
+        Ticks = next - 1 + stages;
     }
 
-    public int Stages { get; }
-    public IReadOnlyList<Item> Items { get; }
     public int Ticks { get; }
 
     /// <summary>The item stage <paramref name="stage"/> computes at <paramref name="tick"/>, if any.</summary>
