@@ -261,7 +261,7 @@ switch ($Task) {
             & /usr/bin/python3 (Join-Path $Root 'bench/peers/torch_cpu_attention.py') (Join-Path $out 'torch_cpu_attention.json')
         }
         if (Test-Path (Join-Path $Root 'BenchmarkDotNet.Artifacts/peers/blocks')) {
-            Invoke-Step 'PyTorch CPU PixArt block' {
+            Invoke-Step 'PyTorch CPU blocks' {
                 & /usr/bin/python3 (Join-Path $Root 'bench/peers/torch_cpu_blocks.py') (Join-Path $out 'torch_cpu_blocks.json')
             }
         }

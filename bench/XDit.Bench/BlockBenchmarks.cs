@@ -1,5 +1,7 @@
+using System.Text.Json;
 using BenchmarkDotNet.Attributes;
 using XDit.Models.PixArt;
+using XDit.Models.SD3;
 using XDit.Nn;
 using XDit.Pipelines;
 using XDit.Tensors;
@@ -8,70 +10,99 @@ using XDit.Weights;
 namespace XDit.Bench;
 
 /// <summary>
-/// One PixArt-Σ transformer block at full width (1152 channels, 16 heads of 72, a 300-token caption),
-/// f32, random weights, at the token counts of 512² (1024) and 1024² (4096) images. FLOPs per operation
-/// = 28·S·C² + 4·T·C² (the projections and the feed-forward) + 4·S²·C + 4·S·T·C (self- and
-/// cross-attention). The setup writes the block's weights, inputs and the engine's output to
-/// <c>BenchmarkDotNet.Artifacts/peers/blocks/</c>, where the peer (bench/peers/torch_cpu_blocks.py, run by
-/// <c>build.ps1 bench-peers</c>) computes the same block in PyTorch, checks it against the engine's
+/// One transformer block at full width, f32, random weights, batch 1, at the image-token counts of 512²
+/// (1024) and 1024² (4096) images: PixArt-Σ's block (1152 channels, 16 heads of 72, cross-attention to
+/// a 300-token caption; FLOPs 28·S·C² + 4·T·C² + 4·S²·C + 4·S·T·C) and SD3-medium's joint block (1536
+/// channels, 24 heads of 64, the 333-token text stream — 77 CLIP + 256 T5 — attending with the image;
+/// FLOPs 24·(S+T)·C² + 4·(S+T)²·C). The setup writes the block's weights, inputs and the engine's output
+/// to <c>BenchmarkDotNet.Artifacts/peers/blocks/</c>, where the peer (bench/peers/torch_cpu_blocks.py, run
+/// by <c>build.ps1 bench-peers</c>) computes the same block in PyTorch, checks it against the engine's
 /// output and times it on the same threads.
 /// </summary>
 [Config(typeof(BenchConfig))]
 public class BlockBenchmarks : IFlopCounted
 {
-    const int CaptionTokens = 300;
+    const int CaptionTokens = 300, Sd3TextTokens = 77 + 256;
 
     DeviceContext _context = null!;
-    PixArtBlock _block = null!;
-    Tensor _x = null!, _timestep = null!, _caption = null!;
+    Module _block = null!;
+    Func<Tensor> _forward = null!;
+    Tensor[] _inputs = [];
+
+    [Params("pixart-sigma", "sd3-medium")]
+    public string Block { get; set; } = "pixart-sigma";
 
     [Params(1024, 4096)]
     public int Tokens { get; set; } = 1024;
 
-    static PixArtConfig Config =>
-        PixArtConfig.FromJson(System.Text.Json.JsonSerializer.SerializeToElement(PixArtArchitecture.Get("pixart-sigma").Transformer));
+    static PixArtConfig PixArt => PixArtConfig.FromJson(JsonSerializer.SerializeToElement(PixArtArchitecture.Get("pixart-sigma").Transformer));
+    static SD3Config Sd3 => SD3Config.FromJson(JsonSerializer.SerializeToElement(SD3Architecture.Get("sd3-medium").Transformer));
 
     public double FlopsPerOperation
     {
         get
         {
-            double s = Tokens, c = Config.InnerDim, t = CaptionTokens;
-            return 28 * s * c * c + 4 * t * c * c + 4 * s * s * c + 4 * s * t * c;
+            double s = Tokens;
+            if (Block == "pixart-sigma")
+            {
+                double c = PixArt.InnerDim, t = CaptionTokens;
+                return 28 * s * c * c + 4 * t * c * c + 4 * s * s * c + 4 * s * t * c;
+            }
+            double width = Sd3.InnerDim, joint = s + Sd3TextTokens;
+            return 24 * joint * width * width + 4 * joint * joint * width;
         }
     }
 
     [GlobalSetup]
     public void Setup()
     {
-        var config = Config;
         _context = DeviceContext.Create(Device.Cpu);
-        _block = new PixArtBlock(config);
-        RandomWeights.Initialize(_block, _context, DType.F32, seed: 7);
         var random = new Random(1);
         Tensor Make(params long[] shape) =>
             Tensor.FromArray(_context, Enumerable.Range(0, (int)Shapes.Product(shape)).Select(_ => (float)random.NextDouble() - 0.5f).ToArray(), shape);
-        _x = Make(1, Tokens, config.InnerDim);
-        _timestep = Make(1, 6L * config.InnerDim);
-        _caption = Make(1, CaptionTokens, config.InnerDim);
-        using var output = _block.Forward(_x, _timestep, _caption, null);
         var writer = new SafetensorsWriter();
+        if (Block == "pixart-sigma")
+        {
+            var config = PixArt;
+            var block = new PixArtBlock(config);
+            RandomWeights.Initialize(block, _context, DType.F32, seed: 7);
+            var (x, timestep, caption) = (Make(1, Tokens, config.InnerDim), Make(1, 6L * config.InnerDim), Make(1, CaptionTokens, config.InnerDim));
+            writer.Add("input.x", x).Add("input.timestep", timestep).Add("input.caption", caption);
+            (_block, _inputs, _forward) = (block, [x, timestep, caption], () => block.Forward(x, timestep, caption, null));
+        }
+        else
+        {
+            var config = Sd3;
+            var block = new JointTransformerBlock(config, contextPreOnly: false, dualAttention: false);
+            RandomWeights.Initialize(block, _context, DType.F32, seed: 7);
+            // The conditioning after SiLU, as the model hands it to every block.
+            var (image, text, activated) = (Make(1, Tokens, config.InnerDim), Make(1, Sd3TextTokens, config.InnerDim), Make(1, config.InnerDim));
+            writer.Add("input.image", image).Add("input.text", text).Add("input.activated", activated);
+            (_block, _inputs) = (block, [image, text, activated]);
+            _forward = () =>
+            {
+                var (imageOut, textOut) = block.Forward(image, text, activated);
+                using (textOut) return imageOut;
+            };
+        }
         foreach (var (path, parameter) in _block.NamedParameters()) writer.Add(path, parameter.Value);
-        writer.Add("input.x", _x).Add("input.timestep", _timestep).Add("input.caption", _caption).Add("output", output);
+        using var output = _forward();
+        writer.Add("output", output);
         var folder = PeerCases();
         Directory.CreateDirectory(folder);
-        writer.Save(Path.Combine(folder, $"pixart_sigma_block_{Tokens}.safetensors"));
+        writer.Save(Path.Combine(folder, $"{Block.Replace('-', '_')}_block_{Tokens}.safetensors"));
     }
 
     [Benchmark]
     public void Forward()
     {
-        using var output = _block.Forward(_x, _timestep, _caption, null);
+        using var output = _forward();
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
-        foreach (var t in new[] { _x, _timestep, _caption }) t.Dispose();
+        foreach (var t in _inputs) t.Dispose();
         _block.Dispose();
         _context.Dispose();
     }

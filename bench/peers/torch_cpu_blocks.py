@@ -1,12 +1,13 @@
 #!/usr/bin/python3
-"""Peer for BlockBenchmarks: one PixArt-Sigma transformer block computed by PyTorch on the CPU.
+"""Peer for BlockBenchmarks: full-width transformer blocks computed by PyTorch on the CPU.
 
 Reads the cases the engine's benchmark setup wrote (BenchmarkDotNet.Artifacts/peers/blocks/*.safetensors:
 the block's weights under their checkpoint names, its inputs and the engine's output), computes the
-same block as diffusers' BasicTransformerBlock with ada_norm_single does (written out here: this
-machine's PyTorch 1.13 has no diffusers and no scaled_dot_product_attention, so attention is
-bmm + softmax + bmm), checks it against the engine's output (relative L2), and times it with as many
-threads as the engine's context (all cores). Prints a markdown table and writes JSON.
+same block as diffusers does — PixArt-Sigma's BasicTransformerBlock with ada_norm_single, SD3-medium's
+JointTransformerBlock — written out here (this machine's PyTorch 1.13 has no diffusers and no
+scaled_dot_product_attention, so attention is bmm + softmax + bmm), checks it against the engine's
+output (relative L2), and times it with as many threads as the engine's context (all cores). Prints a
+markdown table and writes JSON.
 
 Run by `dotnet pwsh build.ps1 bench-peers` after `build.ps1 bench -BenchArgs '--filter *Block*'`.
 """
@@ -21,7 +22,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-HEADS, EPS, CAPTION = 16, 1e-6, 300
+EPS = 1e-6
+PIXART_HEADS, CAPTION = 16, 300
+SD3_HEADS = 24
 
 
 def load_safetensors(path):
@@ -45,45 +48,96 @@ def linear(w, prefix, x):
     return F.linear(x, w[prefix + ".weight"], w[prefix + ".bias"])
 
 
-def attention(w, prefix, x, context):
+def heads_first(x, heads):
     b, s, c = x.shape
-    t = context.shape[1]
-    d = c // HEADS
-    q = linear(w, prefix + ".to_q", x).view(b, s, HEADS, d).transpose(1, 2).reshape(b * HEADS, s, d)
-    k = linear(w, prefix + ".to_k", context).view(b, t, HEADS, d).transpose(1, 2).reshape(b * HEADS, t, d)
-    v = linear(w, prefix + ".to_v", context).view(b, t, HEADS, d).transpose(1, 2).reshape(b * HEADS, t, d)
-    p = torch.softmax(torch.bmm(q, k.transpose(1, 2)) * d ** -0.5, dim=-1)
-    out = torch.bmm(p, v).view(b, HEADS, s, d).transpose(1, 2).reshape(b, s, c)
-    return linear(w, prefix + ".to_out.0", out)
+    return x.view(b, s, heads, c // heads).transpose(1, 2).reshape(b * heads, s, c // heads)
 
 
-def pixart_block(w, x, timestep, caption):
-    b, _, c = x.shape
-    shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (
-        w["scale_shift_table"][None] + timestep.view(b, 6, c)).unbind(1)
-    normed = F.layer_norm(x, (c,), eps=EPS) * (1 + scale_msa[:, None]) + shift_msa[:, None]
-    x = x + gate_msa[:, None] * attention(w, "attn1", normed, normed)
-    x = x + attention(w, "attn2", x, caption)
-    normed = F.layer_norm(x, (c,), eps=EPS) * (1 + scale_mlp[:, None]) + shift_mlp[:, None]
-    fed = linear(w, "ff.net.2", F.gelu(linear(w, "ff.net.0.proj", normed), approximate="tanh"))
-    return x + gate_mlp[:, None] * fed
+def heads_last(x, b, heads):
+    _, s, d = x.shape
+    return x.view(b, heads, s, d).transpose(1, 2).reshape(b, s, heads * d)
+
+
+def sdpa(q, k, v):
+    """[B·H, S, D] queries over [B·H, T, D] keys and values."""
+    p = torch.softmax(torch.bmm(q, k.transpose(1, 2)) * q.shape[-1] ** -0.5, dim=-1)
+    return torch.bmm(p, v)
+
+
+def attention(w, prefix, x, context):
+    q = heads_first(linear(w, prefix + ".to_q", x), PIXART_HEADS)
+    k = heads_first(linear(w, prefix + ".to_k", context), PIXART_HEADS)
+    v = heads_first(linear(w, prefix + ".to_v", context), PIXART_HEADS)
+    return linear(w, prefix + ".to_out.0", heads_last(sdpa(q, k, v), x.shape[0], PIXART_HEADS))
+
+
+def modulate(x, shift, scale):
+    return F.layer_norm(x, (x.shape[-1],), eps=EPS) * (1 + scale[:, None]) + shift[:, None]
+
+
+def feed_forward(w, prefix, x):
+    return linear(w, prefix + ".net.2", F.gelu(linear(w, prefix + ".net.0.proj", x), approximate="tanh"))
+
+
+def pixart_block(w):
+    """diffusers' BasicTransformerBlock (ada_norm_single): the image tokens after the block, and its FLOPs."""
+    x, timestep, caption = w["input.x"], w["input.timestep"], w["input.caption"]
+    b, s, c = x.shape
+
+    def run():
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (
+            w["scale_shift_table"][None] + timestep.view(b, 6, c)).unbind(1)
+        normed = modulate(x, shift_msa, scale_msa)
+        y = x + gate_msa[:, None] * attention(w, "attn1", normed, normed)
+        y = y + attention(w, "attn2", y, caption)
+        return y + gate_mlp[:, None] * feed_forward(w, "ff", modulate(y, shift_mlp, scale_mlp))
+
+    return run, s, 28 * s * c * c + 4 * CAPTION * c * c + 4 * s * s * c + 4 * s * CAPTION * c
+
+
+def sd3_block(w):
+    """diffusers' JointTransformerBlock (not the last): the image stream after the block, and its FLOPs.
+    The input "activated" is SiLU of the conditioning, as the model hands it to every block."""
+    image, text, activated = w["input.image"], w["input.text"], w["input.activated"]
+    b, s, c = image.shape
+    t = text.shape[1]
+
+    def run():
+        rows = linear(w, "norm1.linear", activated).chunk(6, dim=1)
+        text_rows = linear(w, "norm1_context.linear", activated).chunk(6, dim=1)
+        normed, text_normed = modulate(image, rows[0], rows[1]), modulate(text, text_rows[0], text_rows[1])
+        # One attention over [image, text], each stream with its own projections.
+        q = torch.cat([linear(w, "attn.to_q", normed), linear(w, "attn.add_q_proj", text_normed)], dim=1)
+        k = torch.cat([linear(w, "attn.to_k", normed), linear(w, "attn.add_k_proj", text_normed)], dim=1)
+        v = torch.cat([linear(w, "attn.to_v", normed), linear(w, "attn.add_v_proj", text_normed)], dim=1)
+        out = heads_last(sdpa(heads_first(q, SD3_HEADS), heads_first(k, SD3_HEADS), heads_first(v, SD3_HEADS)), b, SD3_HEADS)
+        y = image + rows[2][:, None] * linear(w, "attn.to_out.0", out[:, :s])
+        y = y + rows[5][:, None] * feed_forward(w, "ff", modulate(y, rows[3], rows[4]))
+        z = text + text_rows[2][:, None] * linear(w, "attn.to_add_out", out[:, s:])
+        z = z + text_rows[5][:, None] * feed_forward(w, "ff_context", modulate(z, text_rows[3], text_rows[4]))
+        return y
+
+    return run, s, 24 * (s + t) * c * c + 4 * (s + t) ** 2 * c
+
+
+BLOCKS = {"pixart_sigma": pixart_block, "sd3_medium": sd3_block}
 
 
 def measure(path, repeats=5):
     w = load_safetensors(path)
-    x, timestep, caption = w["input.x"], w["input.timestep"], w["input.caption"]
-    s, c = x.shape[1], x.shape[2]
+    name = os.path.basename(path)
+    kind = next(k for k in BLOCKS if name.startswith(k))
+    run, s, flops = BLOCKS[kind](w)
     with torch.no_grad():
-        out = pixart_block(w, x, timestep, caption)  # also the warm-up
+        out = run()  # also the warm-up
         error = (torch.linalg.norm(out - w["output"]) / torch.linalg.norm(w["output"])).item()
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            pixart_block(w, x, timestep, caption)
+            run()
             times.append(time.perf_counter() - start)
     median = statistics.median(times)
-    flops = 28 * s * c * c + 4 * CAPTION * c * c + 4 * s * s * c + 4 * s * CAPTION * c
-    return {"case": os.path.basename(path), "tokens": s, "median_ms": median * 1e3, "gflops": flops / median / 1e9,
+    return {"case": name, "tokens": s, "median_ms": median * 1e3, "gflops": flops / median / 1e9,
             "relative_l2_vs_engine": error}
 
 
