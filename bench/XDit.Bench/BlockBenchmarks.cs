@@ -1,8 +1,10 @@
 using System.Text.Json;
 using BenchmarkDotNet.Attributes;
+using XDit.Models.Flux;
 using XDit.Models.PixArt;
 using XDit.Models.SD3;
 using XDit.Nn;
+using XDit.Nn.Embeddings;
 using XDit.Pipelines;
 using XDit.Tensors;
 using XDit.Weights;
@@ -13,8 +15,9 @@ namespace XDit.Bench;
 /// One transformer block at full width, f32, random weights, batch 1, at the image-token counts of 512²
 /// (1024) and 1024² (4096) images: PixArt-Σ's block (1152 channels, 16 heads of 72, cross-attention to
 /// a 300-token caption; FLOPs 28·S·C² + 4·T·C² + 4·S²·C + 4·S·T·C) and SD3-medium's joint block (1536
-/// channels, 24 heads of 64, the 333-token text stream — 77 CLIP + 256 T5 — attending with the image;
-/// FLOPs 24·(S+T)·C² + 4·(S+T)²·C). The setup writes the block's weights, inputs and the engine's output
+/// channels, 24 heads of 64, the 333-token text stream — 77 CLIP + 256 T5 — attending with the image)
+/// and FLUX.1-dev's double-stream block (3072 channels, 24 heads of 128, 512 T5 tokens, q/k RMS norms,
+/// the 3-axis rotary embedding); both joint blocks' FLOPs are 24·(S+T)·C² + 4·(S+T)²·C. The setup writes the block's weights, inputs and the engine's output
 /// to <c>BenchmarkDotNet.Artifacts/peers/blocks/</c>, where the peer (bench/peers/torch_cpu_blocks.py, run
 /// by <c>build.ps1 bench-peers</c>) computes the same block in PyTorch, checks it against the engine's
 /// output and times it on the same threads.
@@ -22,14 +25,14 @@ namespace XDit.Bench;
 [Config(typeof(BenchConfig))]
 public class BlockBenchmarks : IFlopCounted
 {
-    const int CaptionTokens = 300, Sd3TextTokens = 77 + 256;
+    const int CaptionTokens = 300, Sd3TextTokens = 77 + 256, FluxTextTokens = 512;
 
     DeviceContext _context = null!;
     Module _block = null!;
     Func<Tensor> _forward = null!;
     Tensor[] _inputs = [];
 
-    [Params("pixart-sigma", "sd3-medium")]
+    [Params("pixart-sigma", "sd3-medium", "flux-dev")]
     public string Block { get; set; } = "pixart-sigma";
 
     [Params(1024, 4096)]
@@ -37,6 +40,7 @@ public class BlockBenchmarks : IFlopCounted
 
     static PixArtConfig PixArt => PixArtConfig.FromJson(JsonSerializer.SerializeToElement(PixArtArchitecture.Get("pixart-sigma").Transformer));
     static SD3Config Sd3 => SD3Config.FromJson(JsonSerializer.SerializeToElement(SD3Architecture.Get("sd3-medium").Transformer));
+    static FluxConfig Flux => FluxConfig.FromJson(JsonSerializer.SerializeToElement(FluxArchitecture.Get("flux-dev").Transformer));
 
     public double FlopsPerOperation
     {
@@ -48,7 +52,7 @@ public class BlockBenchmarks : IFlopCounted
                 double c = PixArt.InnerDim, t = CaptionTokens;
                 return 28 * s * c * c + 4 * t * c * c + 4 * s * s * c + 4 * s * t * c;
             }
-            double width = Sd3.InnerDim, joint = s + Sd3TextTokens;
+            var (width, joint) = Block == "sd3-medium" ? ((double)Sd3.InnerDim, s + Sd3TextTokens) : (Flux.InnerDim, s + FluxTextTokens);
             return 24 * joint * width * width + 4 * joint * joint * width;
         }
     }
@@ -69,6 +73,25 @@ public class BlockBenchmarks : IFlopCounted
             var (x, timestep, caption) = (Make(1, Tokens, config.InnerDim), Make(1, 6L * config.InnerDim), Make(1, CaptionTokens, config.InnerDim));
             writer.Add("input.x", x).Add("input.timestep", timestep).Add("input.caption", caption);
             (_block, _inputs, _forward) = (block, [x, timestep, caption], () => block.Forward(x, timestep, caption, null));
+        }
+        else if (Block == "flux-dev")
+        {
+            var config = Flux;
+            var block = new FluxTransformerBlock(config);
+            RandomWeights.Initialize(block, _context, DType.F32, seed: 7);
+            var (image, text, activated) = (Make(1, Tokens, config.InnerDim), Make(1, FluxTextTokens, config.InnerDim), Make(1, config.InnerDim));
+            // The rotary tables [T + S, D] of the joint sequence, text first: FluxPosEmbed of (txt_ids, img_ids).
+            var side = (int)Math.Sqrt(Tokens);
+            var (cos, sin) = RotaryEmbedding.Flux([.. FluxPositionIds.Text(FluxTextTokens), .. FluxPositionIds.Image(side, side)], config.AxesDimsRope)
+                .ToTensors(_context);
+            writer.Add("input.image", image).Add("input.text", text).Add("input.activated", activated).Add("input.cos", cos).Add("input.sin", sin);
+            var (headCos, headSin) = (cos.Unsqueeze(1), sin.Unsqueeze(1));
+            (_block, _inputs) = (block, [image, text, activated, cos, sin, headCos, headSin]);
+            _forward = () =>
+            {
+                var (textOut, imageOut) = block.Forward(text, image, activated, headCos, headSin);
+                using (textOut) return imageOut;
+            };
         }
         else
         {

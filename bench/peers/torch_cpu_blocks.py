@@ -4,7 +4,7 @@
 Reads the cases the engine's benchmark setup wrote (BenchmarkDotNet.Artifacts/peers/blocks/*.safetensors:
 the block's weights under their checkpoint names, its inputs and the engine's output), computes the
 same block as diffusers does — PixArt-Sigma's BasicTransformerBlock with ada_norm_single, SD3-medium's
-JointTransformerBlock — written out here (this machine's PyTorch 1.13 has no diffusers and no
+JointTransformerBlock, FLUX.1-dev's FluxTransformerBlock — written out here (this machine's PyTorch 1.13 has no diffusers and no
 scaled_dot_product_attention, so attention is bmm + softmax + bmm), checks it against the engine's
 output (relative L2), and times it with as many threads as the engine's context (all cores). Prints a
 markdown table and writes JSON.
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 EPS = 1e-6
 PIXART_HEADS, CAPTION = 16, 300
 SD3_HEADS = 24
+FLUX_HEADS = 24
 
 
 def load_safetensors(path):
@@ -120,7 +121,51 @@ def sd3_block(w):
     return run, s, 24 * (s + t) * c * c + 4 * (s + t) ** 2 * c
 
 
-BLOCKS = {"pixart_sigma": pixart_block, "sd3_medium": sd3_block}
+def rms_norm(w, name, x):
+    """Per-head RMS norm with weight, eps 1e-6, over the last dimension of [B, S, H, D]."""
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + EPS) * w[name + ".weight"]
+
+
+def rotate(x, cos, sin):
+    """diffusers' apply_rotary_emb with interleaved pairs: cos, sin [S, D] (each angle twice)."""
+    pairs = x.reshape(*x.shape[:-1], -1, 2)
+    rotated = torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)
+    return x * cos[None, :, None] + rotated * sin[None, :, None]
+
+
+def flux_block(w):
+    """diffusers' FluxTransformerBlock (double stream): the image stream after the block, and its FLOPs.
+    The input "activated" is SiLU of the conditioning; cos/sin are the joint sequence's rotary tables."""
+    image, text, activated, cos, sin = (w[f"input.{n}"] for n in ("image", "text", "activated", "cos", "sin"))
+    b, s, c = image.shape
+    t = text.shape[1]
+    d = c // FLUX_HEADS
+
+    def project(name, norm, x):
+        y = linear(w, name, x).view(b, x.shape[1], FLUX_HEADS, d)
+        return rms_norm(w, norm, y) if norm else y
+
+    def run():
+        rows = linear(w, "norm1.linear", activated).chunk(6, dim=1)
+        text_rows = linear(w, "norm1_context.linear", activated).chunk(6, dim=1)
+        normed, text_normed = modulate(image, rows[0], rows[1]), modulate(text, text_rows[0], text_rows[1])
+        # One attention over [text, image] (text first, as in every Flux sequence), rotated by position.
+        q = torch.cat([project("attn.add_q_proj", "attn.norm_added_q", text_normed), project("attn.to_q", "attn.norm_q", normed)], dim=1)
+        k = torch.cat([project("attn.add_k_proj", "attn.norm_added_k", text_normed), project("attn.to_k", "attn.norm_k", normed)], dim=1)
+        v = torch.cat([project("attn.add_v_proj", None, text_normed), project("attn.to_v", None, normed)], dim=1)
+        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+        flat = lambda x: x.transpose(1, 2).reshape(b * FLUX_HEADS, t + s, d)
+        out = heads_last(sdpa(flat(q), flat(k), flat(v)), b, FLUX_HEADS)
+        y = image + rows[2][:, None] * linear(w, "attn.to_out.0", out[:, t:])
+        y = y + rows[5][:, None] * feed_forward(w, "ff", modulate(y, rows[3], rows[4]))
+        z = text + text_rows[2][:, None] * linear(w, "attn.to_add_out", out[:, :t])
+        z = z + text_rows[5][:, None] * feed_forward(w, "ff_context", modulate(z, text_rows[3], text_rows[4]))
+        return y
+
+    return run, s, 24 * (s + t) * c * c + 4 * (s + t) ** 2 * c
+
+
+BLOCKS = {"pixart_sigma": pixart_block, "sd3_medium": sd3_block, "flux_dev": flux_block}
 
 
 def measure(path, repeats=5):
