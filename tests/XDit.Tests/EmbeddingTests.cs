@@ -187,6 +187,11 @@ public class EmbeddingTests
         using var context = Contexts.Cpu();
         using var tensor = SinCosPositionEmbedding.TwoDimensional(context, dim, height, width, baseSize, interpolation);
         Assert.That(tensor.Shape.ToArray(), Is.EqualTo(new long[] { height * width, dim }));
+        // A band of rows (PipeFusion's) is those rows of the whole grid's table, not a smaller grid's.
+        var band = SinCosPositionEmbedding.TwoDimensional(dim, height, width, baseSize, interpolation, rowStart: 1, rowCount: 2);
+        Assert.That(Reference.RelativeL2(band, expected.AsSpan(width * dim, 2 * width * dim)), Is.LessThan(1e-6));
+        Assert.That(() => SinCosPositionEmbedding.TwoDimensional(dim, height, width, baseSize, interpolation, rowStart: 2, rowCount: 2),
+            Throws.InstanceOf<ArgumentOutOfRangeException>());
     }
 
     // ---- rotary tables --------------------------------------------------------------------------

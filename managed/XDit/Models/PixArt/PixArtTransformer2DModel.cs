@@ -109,9 +109,9 @@ public sealed class PixArtTransformer2DModel : Module
         var weight = PatchProjection.Weight.Value.View(dim, (long)Config.InChannels * p * p);
         var projected = MatMul.Gemm(patches, weight, PatchProjection.Bias!.Value);
         int gridWidth = (int)(latents.Size(3) / p);
+        // Only this band's rows of the whole grid's table.
         var table = SinCosPositionEmbedding.TwoDimensional(context, dim, (int)gridRows, gridWidth,
-            (double)Config.SampleSize / p, Config.InterpolationScale);
-        table = table.Narrow(0, gridRowStart * gridWidth, latents.Size(2) / p * gridWidth);
+            (double)Config.SampleSize / p, Config.InterpolationScale, (int)gridRowStart, (int)(latents.Size(2) / p));
         if (sequenceParallel is not null) table = sequenceParallel.Shard(table, dim: 0);
         var typedTable = table.DType == projected.DType ? table : table.To(projected.DType);
         return Elementwise.Add(projected, typedTable.Unsqueeze(0)).MoveToOuterScope();

@@ -45,7 +45,11 @@ public static class SinCosPositionEmbedding
     /// <param name="gridWidth">Patch columns.</param>
     /// <param name="baseSize">The model's training grid (diffusers: <c>sample_size / patch_size</c>).</param>
     /// <param name="interpolationScale">diffusers' <c>interpolation_scale</c> (PixArt-α: max(sample_size // 64, 1); PixArt-Σ 1024: 2).</param>
-    public static float[] TwoDimensional(int embedDim, int gridHeight, int gridWidth, double baseSize, double interpolationScale)
+    /// <param name="rowStart">The first grid row to write (a PipeFusion band's); the coordinates are still
+    /// those of the whole <paramref name="gridHeight"/>-row grid.</param>
+    /// <param name="rowCount">How many grid rows to write; −1 for the rest of the grid.</param>
+    public static float[] TwoDimensional(int embedDim, int gridHeight, int gridWidth, double baseSize, double interpolationScale,
+        int rowStart = 0, int rowCount = -1)
     {
         if (embedDim <= 0 || embedDim % 4 != 0)
             throw new ArgumentOutOfRangeException(nameof(embedDim), embedDim, "the 2-D table needs a positive multiple of 4 channels");
@@ -54,28 +58,33 @@ public static class SinCosPositionEmbedding
         if (!(baseSize > 0)) throw new ArgumentOutOfRangeException(nameof(baseSize), baseSize, "the base size must be positive");
         if (!(interpolationScale > 0))
             throw new ArgumentOutOfRangeException(nameof(interpolationScale), interpolationScale, "the interpolation scale must be positive");
+        if (rowCount < 0) rowCount = gridHeight - rowStart;
+        if (rowStart < 0 || rowCount < 0 || rowStart + rowCount > gridHeight)
+            throw new ArgumentOutOfRangeException(nameof(rowStart), rowStart, $"rows {rowStart} + {rowCount} are outside the grid's {gridHeight}");
 
         var rows = GridCoordinates(gridHeight, baseSize, interpolationScale);
         var columns = GridCoordinates(gridWidth, baseSize, interpolationScale);
         var half = embedDim / 2;
         var omega = Omegas(half, nameof(embedDim));
-        var result = new float[gridHeight * gridWidth * embedDim];
-        for (int i = 0; i < gridHeight; i++)
+        var result = new float[rowCount * gridWidth * embedDim];
+        for (int i = 0; i < rowCount; i++)
         for (int j = 0; j < gridWidth; j++)
         {
             var row = result.AsSpan((i * gridWidth + j) * embedDim, embedDim);
             WriteSinCos(row[..half], columns[j], omega);
-            WriteSinCos(row[half..], rows[i], omega);
+            WriteSinCos(row[half..], rows[rowStart + i], omega);
         }
         return result;
     }
 
-    /// <summary><see cref="TwoDimensional(int, int, int, double, double)"/> as an f32 tensor
-    /// [gridHeight·gridWidth, embedDim].</summary>
+    /// <summary><see cref="TwoDimensional(int, int, int, double, double, int, int)"/> as an f32 tensor
+    /// [rows·gridWidth, embedDim].</summary>
     public static Tensor TwoDimensional(DeviceContext context, int embedDim, int gridHeight, int gridWidth, double baseSize,
-        double interpolationScale) =>
-        Tensor.FromArray(context, TwoDimensional(embedDim, gridHeight, gridWidth, baseSize, interpolationScale),
-            (long)gridHeight * gridWidth, embedDim);
+        double interpolationScale, int rowStart = 0, int rowCount = -1)
+    {
+        var table = TwoDimensional(embedDim, gridHeight, gridWidth, baseSize, interpolationScale, rowStart, rowCount);
+        return Tensor.FromArray(context, table, table.Length / embedDim, embedDim);
+    }
 
     /// <summary>
     /// SD3's <c>cropped_pos_embed</c>: the centred <paramref name="height"/> × <paramref name="width"/>
