@@ -60,6 +60,7 @@ HANDLE_TYPES = {
     "xdit_context": "ContextHandle",
     "xdit_buffer": "BufferHandle",
     "xdit_comm": "CommHandle",
+    "xdit_comm_request": "CommRequestHandle",
 }
 
 # Functions that end a handle's life take the raw pointer (nint): SafeHandle.ReleaseHandle calls them.

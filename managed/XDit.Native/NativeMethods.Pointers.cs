@@ -26,4 +26,13 @@ public static unsafe partial class NativeMethods
 
     public static XditStatus xdit_comm_receive(CommHandle comm, nint data, long bytes, int peer) =>
         xdit_comm_receive(comm, ref *(byte*)data, bytes, peer);
+
+    // The posted forms keep the address after they return: it must be native memory (a tensor's), never
+    // a managed array.
+
+    public static XditStatus xdit_comm_post_send(CommHandle comm, nint data, long bytes, int peer, out CommRequestHandle request) =>
+        xdit_comm_post_send(comm, in *(byte*)data, bytes, peer, out request);
+
+    public static XditStatus xdit_comm_post_receive(CommHandle comm, nint data, long bytes, int peer, out CommRequestHandle request) =>
+        xdit_comm_post_receive(comm, ref *(byte*)data, bytes, peer, out request);
 }

@@ -10,7 +10,7 @@ namespace XDit.Native;
 public static partial class NativeConstants
 {
     /// <summary>Bumped on every change of a signature, struct or enum value below.</summary>
-    public const int XDIT_ABI_VERSION = 6;
+    public const int XDIT_ABI_VERSION = 7;
     /// <summary>The largest tensor rank a descriptor carries.</summary>
     public const int XDIT_MAX_RANK = 6;
 }
@@ -74,6 +74,17 @@ public enum XditCpuGemm : int
     Builtin = 2,
 }
 
+/// <summary>Which instruction set the CPU kernels that are written for one (attention's tiles) use.</summary>
+public enum XditCpuIsa : int
+{
+    /// <summary>AVX2 + FMA when the processor has them, else baseline x86-64</summary>
+    Auto = 0,
+    /// <summary>AVX2 + FMA or an UNAVAILABLE error</summary>
+    AVX2 = 1,
+    /// <summary>plain C++ kernels: any x86-64 processor, for checks and comparisons</summary>
+    Baseline = 2,
+}
+
 public enum XditBinaryOp : int
 {
     Add = 0,
@@ -114,7 +125,7 @@ public unsafe partial struct XditTensor
 
 /// <summary>
 /// How to create a context. Zero-initialised options mean: CPU, all hardware threads, automatic
-/// GEMM choice, no memory limit.
+/// GEMM and instruction-set choice, no memory limit.
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
 [NativeStruct("xdit_context_options")]
@@ -128,6 +139,8 @@ public unsafe partial struct XditContextOptions
     public int num_threads;
     /// <summary>xdit_cpu_gemm</summary>
     public int cpu_gemm;
+    /// <summary>xdit_cpu_isa</summary>
+    public int cpu_isa;
     /// <summary>allocations that would hold more than this fail; 0 = no limit</summary>
     public ulong memory_limit_bytes;
 }
@@ -217,7 +230,7 @@ public static unsafe partial class NativeMethods
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial XditStatus xdit_context_synchronize(ContextHandle context);
 
-    /// <summary>The options the context runs with (num_threads resolved, cpu_gemm as chosen).</summary>
+    /// <summary>The options the context runs with (num_threads resolved, cpu_gemm and cpu_isa as chosen).</summary>
     [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial XditStatus xdit_context_get_options(ContextHandle context, out XditContextOptions options);
@@ -501,6 +514,33 @@ public static unsafe partial class NativeMethods
     [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial XditStatus xdit_comm_receive(CommHandle comm, ref byte data, long bytes, int peer);
+
+    /// <summary>
+    /// Non-blocking send and receive: they start the transfer and return; xdit_comm_request_wait
+    /// finishes it (bounded by the communicator's timeout). Until then a send's buffer must stay unchanged
+    /// and a receive's unread. Messages between two ranks match in the order they were posted, together
+    /// with xdit_comm_send / xdit_comm_receive. The request must not outlive its communicator.
+    /// </summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_comm_post_send(CommHandle comm, in byte data, long bytes, int peer, out CommRequestHandle out_request);
+
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_comm_post_receive(CommHandle comm, ref byte data, long bytes, int peer, out CommRequestHandle out_request);
+
+    /// <summary>Waits for the transfer; waiting again after success returns at once.</summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_comm_request_wait(CommRequestHandle request);
+
+    /// <summary>
+    /// Frees a request. One not waited for (or whose wait failed) may still be transferring: its buffer
+    /// must then never be reused.
+    /// </summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_comm_request_free(nint request);
 
     [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]

@@ -11,6 +11,17 @@ public enum CpuGemm
     Builtin = XditCpuGemm.Builtin,
 }
 
+/// <summary>Which instruction set the CPU kernels written for one (attention's inner loops) use.</summary>
+public enum CpuIsa
+{
+    /// <summary>AVX2 + FMA when the processor has them, otherwise baseline x86-64.</summary>
+    Auto = XditCpuIsa.Auto,
+    /// <summary>AVX2 + FMA, or an <see cref="XditStatus.Unavailable"/> error where the processor lacks them.</summary>
+    Avx2 = XditCpuIsa.AVX2,
+    /// <summary>Plain C++ kernels that run on any x86-64 processor: for checks and comparisons.</summary>
+    Baseline = XditCpuIsa.Baseline,
+}
+
 /// <summary>How to create a <see cref="DeviceContext"/>.</summary>
 public sealed record ContextOptions
 {
@@ -18,6 +29,8 @@ public sealed record ContextOptions
     public int NumThreads { get; init; }
 
     public CpuGemm CpuGemm { get; init; } = CpuGemm.Auto;
+
+    public CpuIsa CpuIsa { get; init; } = CpuIsa.Auto;
 
     /// <summary>Allocations that would hold more than this many bytes fail; 0 = no limit.</summary>
     public ulong MemoryLimitBytes { get; init; }
@@ -41,6 +54,7 @@ public sealed class DeviceContext : IDisposable
         Device = device;
         NumThreads = resolved.num_threads;
         CpuGemm = (CpuGemm)resolved.cpu_gemm;
+        CpuIsa = (CpuIsa)resolved.cpu_isa;
         MemoryLimitBytes = resolved.memory_limit_bytes;
     }
 
@@ -53,6 +67,9 @@ public sealed class DeviceContext : IDisposable
 
     /// <summary>The GEMM the context uses on the CPU (Auto resolved to what was found).</summary>
     public CpuGemm CpuGemm { get; }
+
+    /// <summary>The instruction set of the context's CPU kernels (Auto resolved to what the processor has).</summary>
+    public CpuIsa CpuIsa { get; }
 
     public ulong MemoryLimitBytes { get; }
 
@@ -70,6 +87,7 @@ public sealed class DeviceContext : IDisposable
             device_index = device.Index,
             num_threads = options.NumThreads,
             cpu_gemm = (int)options.CpuGemm,
+            cpu_isa = (int)options.CpuIsa,
             memory_limit_bytes = options.MemoryLimitBytes,
         };
         NativeStatus.Check(NativeMethods.xdit_context_create(in native, out var handle));

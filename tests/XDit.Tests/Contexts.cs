@@ -31,6 +31,19 @@ internal static class Contexts
         return Cpu(gemm);
     }
 
+    /// <summary>Whether this processor runs the AVX2 kernels (as the native library decides it).</summary>
+    public static bool HasAvx2 =>
+        System.Runtime.Intrinsics.X86.Avx2.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported;
+
+    /// <summary>The CPU kernel instruction sets this machine can run: baseline always, AVX2 where present.</summary>
+    public static IEnumerable<CpuIsa> CpuIsas()
+    {
+        yield return CpuIsa.Baseline;
+        if (HasAvx2) yield return CpuIsa.Avx2;
+    }
+
+    public static DeviceContext Cpu(CpuIsa isa) => DeviceContext.Create(Device.Cpu, new ContextOptions { CpuIsa = isa });
+
     public static XditStatus StatusOf(Action action) =>
         Assert.Throws<XDitException>(() => action())!.Status;
 }

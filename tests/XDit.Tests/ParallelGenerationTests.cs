@@ -9,9 +9,10 @@ namespace XDit.Tests;
 /// their products up to 8 ranks. The image is 144², so the 81 image tokens divide no degree and the
 /// padding must be masked; SD3's 107 text tokens (77 CLIP + 30 T5) are replicated on every rank, 108
 /// are split with the image; Flux's 30 are split over 2 ranks and replicated over 4 or 8. Ulysses 4
-/// is the head-count limit. Tolerances: relative L2 < 1e-6 for CFG and data parallel alone (they change
-/// only batch sizes; bit-identical with the built-in GEMM), < 1e-5 with sequence parallelism (attention
-/// merged in another order).
+/// is the head-count limit. Tolerances: relative L2 < 2e-6 for CFG and data parallel alone (they change
+/// only batch sizes, and with them the rounding of OpenBLAS, whose sgemm rounds by the rows of a call:
+/// 0.5–1.2e-6 measured after two steps; bit-identical with the built-in GEMM, tested below), < 1e-5 with
+/// sequence parallelism (attention merged in another order).
 /// </summary>
 [TestFixture]
 public class ParallelGenerationTests
@@ -80,7 +81,7 @@ public class ParallelGenerationTests
         Assert.That(parallel.LatentShape, Is.EqualTo(expected.LatentShape));
         var error = Reference.RelativeL2(parallel.Latents, expected.Latents);
         TestContext.Out.WriteLine($"{family} {config}: relative L2 {error:E2}");
-        Assert.That(error, Is.LessThan(config.SequenceParallelDegree > 1 ? 1e-5 : 1e-6));
+        Assert.That(error, Is.LessThan(config.SequenceParallelDegree > 1 ? 1e-5 : 2e-6));
         if (request.LatentsOnly) return;
         Assert.That(parallel.Images, Has.Count.EqualTo(2));
         for (int i = 0; i < 2; i++)

@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 /* Bumped on every change of a signature, struct or enum value below. */
-#define XDIT_ABI_VERSION 6
+#define XDIT_ABI_VERSION 7
 
 /* The largest tensor rank a descriptor carries. */
 #define XDIT_MAX_RANK 6
@@ -76,6 +76,13 @@ typedef enum xdit_cpu_gemm {
     XDIT_CPU_GEMM_BUILTIN = 2   /* the built-in blocked kernel */
 } xdit_cpu_gemm;
 
+/* Which instruction set the CPU kernels that are written for one (attention's tiles) use. */
+typedef enum xdit_cpu_isa {
+    XDIT_CPU_ISA_AUTO = 0,     /* AVX2 + FMA when the processor has them, else baseline x86-64 */
+    XDIT_CPU_ISA_AVX2 = 1,     /* AVX2 + FMA or an UNAVAILABLE error */
+    XDIT_CPU_ISA_BASELINE = 2  /* plain C++ kernels: any x86-64 processor, for checks and comparisons */
+} xdit_cpu_isa;
+
 typedef enum xdit_binary_op {
     XDIT_BINARY_ADD = 0,
     XDIT_BINARY_MUL = 1,
@@ -105,12 +112,13 @@ typedef struct xdit_tensor {
 } xdit_tensor;
 
 /* How to create a context. Zero-initialised options mean: CPU, all hardware threads, automatic
- * GEMM choice, no memory limit. */
+ * GEMM and instruction-set choice, no memory limit. */
 typedef struct xdit_context_options {
     int32_t device_kind;  /* xdit_device_kind */
     int32_t device_index; /* CUDA ordinal; 0 for the CPU */
     int32_t num_threads;  /* CPU threads this context's kernels may use; 0 = every hardware thread */
     int32_t cpu_gemm;     /* xdit_cpu_gemm */
+    int32_t cpu_isa;      /* xdit_cpu_isa */
     uint64_t memory_limit_bytes; /* allocations that would hold more than this fail; 0 = no limit */
 } xdit_context_options;
 
@@ -139,6 +147,7 @@ typedef struct xdit_build_info {
 typedef struct xdit_context xdit_context;
 typedef struct xdit_buffer xdit_buffer;
 typedef struct xdit_comm xdit_comm;
+typedef struct xdit_comm_request xdit_comm_request;
 
 /* ---- library ---------------------------------------------------------------------------- */
 
@@ -165,7 +174,7 @@ XDIT_API xdit_status xdit_context_destroy(xdit_context* context);
 /* Waits until every piece of work issued on the context has finished. */
 XDIT_API xdit_status xdit_context_synchronize(xdit_context* context);
 
-/* The options the context runs with (num_threads resolved, cpu_gemm as chosen). */
+/* The options the context runs with (num_threads resolved, cpu_gemm and cpu_isa as chosen). */
 XDIT_API xdit_status xdit_context_get_options(xdit_context* context, xdit_context_options* options);
 XDIT_API xdit_status xdit_context_allocator_stats(xdit_context* context, xdit_allocator_stats* stats);
 
@@ -361,6 +370,20 @@ XDIT_API xdit_status xdit_comm_shift(xdit_comm* comm, const void* send, void* re
 
 XDIT_API xdit_status xdit_comm_send(xdit_comm* comm, const void* data, int64_t bytes, int32_t peer);
 XDIT_API xdit_status xdit_comm_receive(xdit_comm* comm, void* data, int64_t bytes, int32_t peer);
+
+/* Non-blocking send and receive: they start the transfer and return; xdit_comm_request_wait
+ * finishes it (bounded by the communicator's timeout). Until then a send's buffer must stay unchanged
+ * and a receive's unread. Messages between two ranks match in the order they were posted, together
+ * with xdit_comm_send / xdit_comm_receive. The request must not outlive its communicator. */
+XDIT_API xdit_status xdit_comm_post_send(xdit_comm* comm, const void* data, int64_t bytes, int32_t peer,
+                                         xdit_comm_request** out_request);
+XDIT_API xdit_status xdit_comm_post_receive(xdit_comm* comm, void* data, int64_t bytes, int32_t peer,
+                                            xdit_comm_request** out_request);
+/* Waits for the transfer; waiting again after success returns at once. */
+XDIT_API xdit_status xdit_comm_request_wait(xdit_comm_request* request);
+/* Frees a request. One not waited for (or whose wait failed) may still be transferring: its buffer
+ * must then never be reused. */
+XDIT_API xdit_status xdit_comm_request_free(xdit_comm_request* request);
 XDIT_API xdit_status xdit_comm_barrier(xdit_comm* comm);
 
 #ifdef __cplusplus

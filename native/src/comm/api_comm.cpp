@@ -86,6 +86,38 @@ xdit_status xdit_comm_receive(xdit_comm* comm, void* data, int64_t bytes, int32_
     return guard(__func__, [&] { mpi_of(comm).receive(require_buffer(data, bytes, "data"), bytes, peer); });
 }
 
+xdit_status xdit_comm_post_send(xdit_comm* comm, const void* data, int64_t bytes, int32_t peer,
+                                xdit_comm_request** out_request) {
+    return guard(__func__, [&] {
+        xdit_comm_request*& out = require(out_request, "out_request");
+        out = mpi_of(comm).post_send(require_buffer(data, bytes, "data"), bytes, peer);
+    });
+}
+
+xdit_status xdit_comm_post_receive(xdit_comm* comm, void* data, int64_t bytes, int32_t peer,
+                                   xdit_comm_request** out_request) {
+    return guard(__func__, [&] {
+        xdit_comm_request*& out = require(out_request, "out_request");
+        out = mpi_of(comm).post_receive(require_buffer(data, bytes, "data"), bytes, peer);
+    });
+}
+
+xdit_status xdit_comm_request_wait(xdit_comm_request* request) {
+    return guard(__func__, [&] {
+        xdit_comm_request& r = require(request, "request");
+        r.comm->complete(r);
+    });
+}
+
+xdit_status xdit_comm_request_free(xdit_comm_request* request) {
+    return guard(__func__, [&] {
+        if (request == nullptr) return;
+        // A transfer still under way completes in the background; its buffer must never be reused.
+        if (request->request != nullptr) mpi::api().Request_free(&request->request);
+        delete request;
+    });
+}
+
 xdit_status xdit_comm_barrier(xdit_comm* comm) {
     return guard(__func__, [&] { mpi_of(comm).barrier(); });
 }

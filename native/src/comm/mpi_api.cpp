@@ -47,6 +47,7 @@ Api load(std::string& error) {
         bind(handle, "MPI_Irecv", a.Irecv, missing);
         bind(handle, "MPI_Ibarrier", a.Ibarrier, missing);
         bind(handle, "MPI_Test", a.Test, missing);
+        bind(handle, "MPI_Request_free", a.Request_free, missing);
         bind(handle, "MPI_Error_string", a.Error_string, missing);
         a.comm_world = static_cast<Comm>(dlsym(handle, "ompi_mpi_comm_world"));
         a.byte = static_cast<Datatype>(dlsym(handle, "ompi_mpi_byte"));

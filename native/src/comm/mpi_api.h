@@ -37,6 +37,7 @@ struct Api {
     int (*Irecv)(void*, int, Datatype, int, int, Comm, Request*);
     int (*Ibarrier)(Comm, Request*);
     int (*Test)(Request*, int*, void*);
+    int (*Request_free)(Request*);
     int (*Error_string)(int, char*, int*);
     Comm comm_world;
     Datatype byte;

@@ -113,6 +113,32 @@ void MpiComm::wait(mpi::Request* requests, int count, const char* operation) {
     }
 }
 
+xdit_comm_request* MpiComm::post_send(const void* data, int64_t bytes, int peer) {
+    check_usable("send");
+    check_peer(peer, "send peer");
+    if (peer == rank_) invalid("rank " + std::to_string(rank_) + " cannot send to itself");
+    const mpi::Api& m = mpi::api();
+    mpi::Request request = nullptr;
+    check(m.Isend(data, count(bytes, "send"), m.byte, peer, kSendTag, comm_, &request), "MPI_Isend");
+    return new xdit_comm_request{this, request, "send"};
+}
+
+xdit_comm_request* MpiComm::post_receive(void* data, int64_t bytes, int peer) {
+    check_usable("receive");
+    check_peer(peer, "receive peer");
+    if (peer == rank_) invalid("rank " + std::to_string(rank_) + " cannot receive from itself");
+    const mpi::Api& m = mpi::api();
+    mpi::Request request = nullptr;
+    check(m.Irecv(data, count(bytes, "receive"), m.byte, peer, kSendTag, comm_, &request), "MPI_Irecv");
+    return new xdit_comm_request{this, request, "receive"};
+}
+
+void MpiComm::complete(xdit_comm_request& request) {
+    if (request.request == nullptr) return;
+    check_usable(request.operation);
+    wait(&request.request, 1, request.operation);  // MPI_Test sets the handle to null when it completes
+}
+
 MpiComm* MpiComm::split(int color, int key) {
     check_usable("split");
     mpi::Comm part = nullptr;

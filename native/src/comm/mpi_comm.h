@@ -14,6 +14,17 @@ struct xdit_comm {
 };
 
 namespace xdit {
+class MpiComm;
+}
+
+// A point-to-point transfer in flight (xdit_comm_post_send / xdit_comm_post_receive).
+struct xdit_comm_request {
+    xdit::MpiComm* comm;
+    xdit::mpi::Request request;  // null once complete
+    const char* operation;       // "send" or "receive"
+};
+
+namespace xdit {
 
 class MpiComm final : public xdit_comm {
 public:
@@ -35,6 +46,10 @@ public:
     void shift(const void* send, void* received, int64_t bytes);
     void send(const void* data, int64_t bytes, int peer);
     void receive(void* data, int64_t bytes, int peer);
+    // Non-blocking forms of send and receive, matched in posting order with them; complete() waits.
+    xdit_comm_request* post_send(const void* data, int64_t bytes, int peer);
+    xdit_comm_request* post_receive(void* data, int64_t bytes, int peer);
+    void complete(xdit_comm_request& request);
     void barrier();
 
 private:

@@ -11,6 +11,8 @@ Context::Context(const xdit_context_options& requested) : options_(requested) {
     if (options_.device_index < 0) invalid("device_index must be >= 0, got " + std::to_string(options_.device_index));
     if (options_.cpu_gemm < XDIT_CPU_GEMM_AUTO || options_.cpu_gemm > XDIT_CPU_GEMM_BUILTIN)
         invalid("unknown cpu_gemm " + std::to_string(options_.cpu_gemm));
+    if (options_.cpu_isa < XDIT_CPU_ISA_AUTO || options_.cpu_isa > XDIT_CPU_ISA_BASELINE)
+        invalid("unknown cpu_isa " + std::to_string(options_.cpu_isa));
     switch (options_.device_kind) {
         case XDIT_DEVICE_CPU:
             if (options_.device_index != 0) invalid("the CPU device has index 0, got " + std::to_string(options_.device_index));

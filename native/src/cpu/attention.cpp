@@ -1,22 +1,20 @@
 // Scaled dot-product attention on the CPU, blocked as flash attention is: a block of queries walks
 // over blocks of keys with an online softmax (running max m, running sum l, rescaled accumulator),
-// so memory per thread is O(block·D) and never O(Sq·Sk). The two products per block go through the
-// backend's single-threaded block GEMM (OpenBLAS or the built-in kernel); the context's threads take
+// so memory per thread is O(block·D) and never O(Sq·Sk). The block's queries are held transposed so
+// that the two products read K and V in place (attention_tiles.h); the context's threads take
 // (batch, head, query block) tasks. Also the fp32 merge of two partial attentions (the ring's step).
 #include <cmath>
 #include <limits>
 
+#include "attention_tiles.h"
 #include "core/allocator.h"
 #include "cpu_backend.h"
 #include "element.h"
-#include "vector_math.h"
 
 namespace xdit::cpu {
 
 namespace {
 
-constexpr int64_t kQueryBlock = 64;
-constexpr int64_t kKeyBlock = 256;
 constexpr float kNegativeInfinity = -std::numeric_limits<float>::infinity();
 
 template <class T>
@@ -26,105 +24,100 @@ const T* at(const TensorDesc& t, int64_t i0, int64_t i1, int64_t i2, int64_t i3 
 
 // Per-thread scratch, in floats.
 struct Workspace {
-    float* q;      // [kQueryBlock, D], pre-scaled
-    float* acc;    // [kQueryBlock, Dv]
-    float* s;      // [kQueryBlock, kKeyBlock] scores, then probabilities
-    float* k;      // [kKeyBlock, D] when K must be widened
-    float* v;      // [kKeyBlock, Dv] when V must be widened
-    float* m;      // [kQueryBlock]
-    float* l;      // [kQueryBlock]
+    float* qt;         // [D][kQueryBlock], pre-scaled, padded columns zero
+    float* acc;        // [Dv][kQueryBlock]
+    float* st;         // [kKeyBlock][kQueryBlock] scores, then probabilities
+    float* k;          // [kKeyBlock][D] when K must be widened to f32 rows
+    float* v;          // [kKeyBlock][Dv] when V must be widened
+    float* m;          // [kQueryBlock] running max
+    float* l;          // [kQueryBlock] running sum
+    float* col_max;    // [kQueryBlock] this key block's column maxima
+    float* correction; // [kQueryBlock] exp(m_old − m_new)
 
     static int64_t floats(int64_t d, int64_t dv) {
-        return kQueryBlock * (d + dv + kKeyBlock + 2) + kKeyBlock * (d + dv);
+        return kQueryBlock * (d + dv + kKeyBlock + 4) + kKeyBlock * (d + dv);
     }
 
     Workspace(float* base, int64_t d, int64_t dv) {
-        q = base;
-        acc = q + kQueryBlock * d;
-        s = acc + kQueryBlock * dv;
-        k = s + kQueryBlock * kKeyBlock;
+        qt = base;
+        acc = qt + kQueryBlock * d;
+        st = acc + kQueryBlock * dv;
+        k = st + kQueryBlock * kKeyBlock;
         v = k + kKeyBlock * d;
         m = v + kKeyBlock * dv;
         l = m + kQueryBlock;
+        col_max = l + kQueryBlock;
+        correction = col_max + kQueryBlock;
     }
 };
 
+// Rows of K or V for one key block: in place when they are f32 (the API requires a unit inner
+// stride), else widened into scratch.
 template <class T>
-void attend_block(const CpuBackend& backend, const AttentionArgs& a, Workspace& w, int64_t b, int64_t h, int64_t q0,
+const float* key_rows(const TensorDesc& t, int64_t b, int64_t h, int64_t k0, int64_t count, float* scratch,
+                      int64_t& ld) {
+    if constexpr (std::is_same_v<T, float>) {
+        ld = t.strides[1];
+        return at<float>(t, b, k0, h);
+    }
+    const int64_t width = t.shape[3];
+    for (int64_t j = 0; j < count; ++j) {
+        const T* row = at<T>(t, b, k0 + j, h);
+        for (int64_t c = 0; c < width; ++c) scratch[j * width + c] = to_float(row[c]);
+    }
+    ld = width;
+    return scratch;
+}
+
+template <class T>
+void attend_block(const AttentionTiles& tiles, const AttentionArgs& a, Workspace& w, int64_t b, int64_t h, int64_t q0,
                   int64_t bq) {
     const int64_t d = a.q.shape[3], dv = a.v.shape[3], sk = a.k.shape[1];
-    for (int64_t i = 0; i < bq; ++i) {
-        const T* row = at<T>(a.q, b, q0 + i, h);
-        for (int64_t c = 0; c < d; ++c) w.q[i * d + c] = to_float(row[c]) * a.scale;
-        w.m[i] = kNegativeInfinity;
-        w.l[i] = 0.0f;
+    const int64_t width = (bq + kQueryTile - 1) / kQueryTile * kQueryTile;
+    for (int64_t i = 0; i < width; ++i) {
+        const T* row = i < bq ? at<T>(a.q, b, q0 + i, h) : nullptr;
+        for (int64_t c = 0; c < d; ++c) w.qt[c * kQueryBlock + i] = row ? to_float(row[c]) * a.scale : 0.0f;
     }
-    std::fill(w.acc, w.acc + bq * dv, 0.0f);
+    for (int64_t c = 0; c < dv; ++c) std::fill(w.acc + c * kQueryBlock, w.acc + c * kQueryBlock + width, 0.0f);
+    std::fill(w.m, w.m + width, kNegativeInfinity);
+    std::fill(w.l, w.l + width, 0.0f);
 
     for (int64_t k0 = 0; k0 < sk; k0 += kKeyBlock) {
         const int64_t bk = std::min(kKeyBlock, sk - k0);
-        // K and V blocks: read in place when they are f32 rows, else widened into the workspace.
-        const float* kb = nullptr;
-        int64_t ldk = 0;
-        const float* vb = nullptr;
-        int64_t ldv = 0;
-        if constexpr (std::is_same_v<T, float>) {
-            kb = at<float>(a.k, b, k0, h);
-            ldk = a.k.strides[1];
-            vb = at<float>(a.v, b, k0, h);
-            ldv = a.v.strides[1];
-        }
-        if (!std::is_same_v<T, float> || ldk < d || ldv < dv) {
-            for (int64_t j = 0; j < bk; ++j) {
-                const T* kr = at<T>(a.k, b, k0 + j, h);
-                const T* vr = at<T>(a.v, b, k0 + j, h);
-                for (int64_t c = 0; c < d; ++c) w.k[j * d + c] = to_float(kr[c]);
-                for (int64_t c = 0; c < dv; ++c) w.v[j * dv + c] = to_float(vr[c]);
+        int64_t ldk = 0, ldv = 0;
+        const float* kb = key_rows<T>(a.k, b, h, k0, bk, w.k, ldk);
+        const float* vb = key_rows<T>(a.v, b, h, k0, bk, w.v, ldv);
+
+        std::fill(w.col_max, w.col_max + width, kNegativeInfinity);
+        tiles.scores(kb, ldk, bk, w.qt, d, width, w.st, w.col_max);
+        if (a.bias || a.key_mask) {
+            if (a.bias) {
+                dispatch_float_dtype(a.bias->dtype, [&](auto tag) {
+                    using B = decltype(tag);
+                    for (int64_t i = 0; i < bq; ++i) {
+                        const B* bias = at<B>(*a.bias, b, h, q0 + i, k0);
+                        for (int64_t j = 0; j < bk; ++j) w.st[j * kQueryBlock + i] += to_float(bias[j * a.bias->strides[3]]);
+                    }
+                });
             }
-            kb = w.k;
-            ldk = d;
-            vb = w.v;
-            ldv = dv;
-        }
-
-        backend.block_gemm(w.q, false, d, kb, false, ldk, w.s, kKeyBlock, bq, bk, d, false);
-
-        if (a.bias) {
-            dispatch_float_dtype(a.bias->dtype, [&](auto tag) {
-                using B = decltype(tag);
-                for (int64_t i = 0; i < bq; ++i) {
-                    const B* bias = at<B>(*a.bias, b, h, q0 + i, k0);
-                    for (int64_t j = 0; j < bk; ++j) w.s[i * kKeyBlock + j] += to_float(bias[j * a.bias->strides[3]]);
-                }
-            });
-        }
-        if (a.key_mask) {
-            const bool* keep = static_cast<const bool*>(a.key_mask->data) + b * a.key_mask->strides[0];
-            for (int64_t j = 0; j < bk; ++j)
-                if (!keep[(k0 + j) * a.key_mask->strides[1]])
-                    for (int64_t i = 0; i < bq; ++i) w.s[i * kKeyBlock + j] = kNegativeInfinity;
-        }
-
-        for (int64_t i = 0; i < bq; ++i) {
-            float* s = w.s + i * kKeyBlock;
-            const float m_new = std::fmax(w.m[i], row_max(s, bk));
-            if (m_new == kNegativeInfinity) {  // every key so far is masked: nothing to add
-                std::fill(s, s + bk, 0.0f);
-                continue;
+            if (a.key_mask) {
+                const bool* keep = static_cast<const bool*>(a.key_mask->data) + b * a.key_mask->strides[0];
+                for (int64_t j = 0; j < bk; ++j)
+                    if (!keep[(k0 + j) * a.key_mask->strides[1]])
+                        std::fill(w.st + j * kQueryBlock, w.st + j * kQueryBlock + width, kNegativeInfinity);
             }
-            const float correction = std::exp(w.m[i] - m_new);  // 0 on the first unmasked block
-            w.l[i] = w.l[i] * correction + exp_shifted_sum(s, bk, m_new);
-            scale_row(w.acc + i * dv, dv, correction);
-            w.m[i] = m_new;
+            // The maxima the score tiles folded in predate the bias and the mask.
+            std::fill(w.col_max, w.col_max + width, kNegativeInfinity);
+            tiles.column_max(w.st, bk, width, w.col_max);
         }
-        // acc += P · V, with V read as the transposed operand of out = a·bᵀ.
-        backend.block_gemm(w.s, false, kKeyBlock, vb, true, ldv, w.acc, dv, bq, dv, bk, true);
+        tiles.softmax(w.st, bk, width, w.col_max, w.m, w.l, w.correction);
+        tiles.values(vb, ldv, bk, dv, w.st, width, w.correction, w.acc);
     }
 
     for (int64_t i = 0; i < bq; ++i) {
         T* out = const_cast<T*>(at<T>(a.out, b, q0 + i, h));
         const float inv = w.l[i] > 0.0f ? 1.0f / w.l[i] : 0.0f;
-        for (int64_t c = 0; c < dv; ++c) out[c] = from_float<T>(w.acc[i * dv + c] * inv);
+        for (int64_t c = 0; c < dv; ++c) out[c] = from_float<T>(w.acc[c * kQueryBlock + i] * inv);
         if (a.lse) {
             float* lse = const_cast<float*>(at<float>(*a.lse, b, h, q0 + i, 0));
             *lse = w.l[i] > 0.0f ? w.m[i] + std::log(w.l[i]) : kNegativeInfinity;
@@ -152,7 +145,7 @@ void CpuBackend::attention(const AttentionArgs& a) {
                 for (int64_t task = first; task < last; ++task) {
                     const int64_t block = task % blocks, h = (task / blocks) % heads, b = task / (blocks * heads);
                     const int64_t q0 = block * kQueryBlock;
-                    attend_block<T>(*this, a, w, b, h, q0, std::min(kQueryBlock, sq - q0));
+                    attend_block<T>(*attention_tiles_, a, w, b, h, q0, std::min(kQueryBlock, sq - q0));
                 }
             }
         });

@@ -25,12 +25,26 @@ std::unique_ptr<Backend> create_cpu_backend(xdit_context_options& options) {
         default: use_openblas = openblas() != nullptr; break;
     }
     options.cpu_gemm = use_openblas ? XDIT_CPU_GEMM_OPENBLAS : XDIT_CPU_GEMM_BUILTIN;
-    return std::make_unique<cpu::CpuBackend>(options.num_threads, use_openblas);
+
+    bool use_avx2 = false;
+    switch (options.cpu_isa) {
+        case XDIT_CPU_ISA_AVX2:
+            if (!cpu::cpu_has_avx2_fma())
+                fail(XDIT_STATUS_UNAVAILABLE, "AVX2 kernels were requested but this processor lacks AVX2 or FMA");
+            use_avx2 = true;
+            break;
+        case XDIT_CPU_ISA_BASELINE: break;
+        default: use_avx2 = cpu::cpu_has_avx2_fma(); break;
+    }
+    options.cpu_isa = use_avx2 ? XDIT_CPU_ISA_AVX2 : XDIT_CPU_ISA_BASELINE;
+    return std::make_unique<cpu::CpuBackend>(options.num_threads, use_openblas,
+                                             use_avx2 ? cpu::avx2_attention_tiles() : cpu::baseline_attention_tiles());
 }
 
 namespace cpu {
 
-CpuBackend::CpuBackend(int threads, bool use_openblas) : pool_(threads), use_openblas_(use_openblas) {}
+CpuBackend::CpuBackend(int threads, bool use_openblas, const AttentionTiles& attention_tiles)
+    : pool_(threads), use_openblas_(use_openblas), attention_tiles_(&attention_tiles) {}
 
 void* CpuBackend::allocate_block(size_t bytes) { return std::aligned_alloc(CachingAllocator::kAlignment, bytes); }
 

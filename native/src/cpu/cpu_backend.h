@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "attention_tiles.h"
 #include "core/backend.h"
 #include "thread_pool.h"
 
@@ -11,7 +12,7 @@ namespace xdit::cpu {
 
 class CpuBackend final : public Backend {
 public:
-    CpuBackend(int threads, bool use_openblas);
+    CpuBackend(int threads, bool use_openblas, const AttentionTiles& attention_tiles);
 
     void* allocate_block(size_t bytes) override;
     void free_block(void* block) override;
@@ -48,6 +49,7 @@ private:
 
     ThreadPool pool_;
     bool use_openblas_;
+    const AttentionTiles* attention_tiles_;
 };
 
 // Applies bias and epilogue to rows [row_begin, row_end) of one f32 output matrix.
