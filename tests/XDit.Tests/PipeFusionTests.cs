@@ -179,10 +179,10 @@ public class PipeFusionTests
         Assert.That(result.Warnings[0], Does.Contain("make 4 bands of 4, 4, 4, 4 rows"));
     }
 
-    /// <summary>A patch step moves each band's activations once per stage boundary, not the whole sequence:
-    /// 2 stages, 2 bands of 128 tokens, 1 warmup step then 1 patch step. Ticks: stage 0 sends the whole
-    /// hidden states; stage 1 the whole new latent; stage 0 band 0; stage 0 band 1 while stage 1 sends band
-    /// 0's latent rows (the larger of the two moves); stage 1 band 1's latent rows.</summary>
+    /// <summary>A patch step moves each band's activations once per stage boundary, not the whole sequence,
+    /// and only as point-to-point messages of their own size: 2 stages, 2 bands of 128 tokens, 1 warmup step
+    /// then 1 patch step. Stage 0 sends the whole hidden states, then each band's; stage 1 sends the warmup
+    /// step's new latent back, and nothing of the last step (nobody embeds those rows again).</summary>
     [Test]
     public void PatchStepsMoveOnlyTheirBandsActivations()
     {
@@ -200,8 +200,9 @@ public class PipeFusionTests
         // Hidden rows: 2 images × both guidance halves; 64 channels; the latent is 2 × 4 × 32 × 32.
         long Hidden(long tokens) => 4 * tokens * 64;
         long latent = 2 * 4 * 32 * 32, f32 = 4;
-        long[] ticks = [Hidden(256), latent, Hidden(128), Math.Max(Hidden(128), latent / 2), latent / 2];
-        foreach (var volume in volumes) Assert.That(volume["shift"], Is.EqualTo(new CollectiveVolume(ticks.Length, ticks.Sum() * f32)));
+        Assert.That(volumes[0]["send"], Is.EqualTo(new CollectiveVolume(3, (Hidden(256) + 2 * Hidden(128)) * f32)));
+        Assert.That(volumes[1]["send"], Is.EqualTo(new CollectiveVolume(1, latent * f32)));
+        Assert.That(volumes.SelectMany(v => v.Keys), Has.No.Member("shift"));
     }
 
     /// <summary>Resident PipeFusion ranks (what the engine and <c>xdit serve</c> keep): a request cancelled

@@ -54,6 +54,10 @@ public sealed class CheckedCommunicator(ICommunicator inner) : ICommunicator, ID
 
     public void Receive(Tensor data, int peer) => inner.Receive(data, peer);
 
+    public ICommRequest PostSend(Tensor data, int peer) => inner.PostSend(data, peer);
+
+    public ICommRequest PostReceive(Tensor data, int peer) => inner.PostReceive(data, peer);
+
     public void Barrier()
     {
         Agree("barrier", null);

@@ -45,6 +45,17 @@ public interface ICommunicator
 
     void Receive(Tensor data, int peer);
 
+    /// <summary>Starts handing <paramref name="data"/> to <paramref name="peer"/> and returns at once, so the
+    /// transfer overlaps what this rank does next; <paramref name="data"/> must not change until the
+    /// request's <see cref="ICommRequest.Wait"/> returns. The peer takes it with <see cref="PostReceive"/> or
+    /// <see cref="Receive"/>: messages between two ranks are matched in the order they were posted.</summary>
+    ICommRequest PostSend(Tensor data, int peer);
+
+    /// <summary>Starts receiving <paramref name="peer"/>'s next message into <paramref name="data"/> (same
+    /// dtype and shape as the one sent), which holds it once the request's <see cref="ICommRequest.Wait"/>
+    /// returns.</summary>
+    ICommRequest PostReceive(Tensor data, int peer);
+
     void Barrier();
 
     /// <summary>Collective: ranks with the same <paramref name="color"/> form a new group, ordered by

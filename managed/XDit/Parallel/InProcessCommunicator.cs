@@ -79,25 +79,49 @@ internal sealed class InProcessCommunicator(Rendezvous group, int rank, TimeSpan
         Exchange(null, "broadcast done");
     }
 
-    public void Send(Tensor data, int peer) => PointToPoint(data, peer, sending: true);
-
-    public void Receive(Tensor data, int peer) => PointToPoint(data, peer, sending: false);
-
-    /// <summary>Send/receive as a two-rank exchange on a sub-group made for the pair on first use.</summary>
-    void PointToPoint(Tensor data, int peer, bool sending)
+    public void Send(Tensor data, int peer)
     {
-        CheckPeer(peer, sending ? "send peer" : "receive peer");
-        if (peer == rank) throw new XDitException(Native.XditStatus.InvalidArgument, $"rank {rank} cannot send to itself");
-        if (sending) CommunicationCounter.Add("send", Collectives.Bytes(data));
-        var pair = PairGroup(peer);
-        var (low, high) = (Math.Min(rank, peer), Math.Max(rank, peer));
-        var sender = sending ? rank : peer;
-        var posted = pair.Exchange(rank == low ? 0 : 1, sending ? data : null, $"send {sender}->{(sender == low ? high : low)} {data.DType.Name()} {data.ShapeString}", timeout);
-        if (!sending) Elementwise.Copy((Tensor)posted[peer == low ? 0 : 1]!, data);
-        pair.Exchange(rank == low ? 0 : 1, null, "send done", timeout);
+        using var request = PostSend(data, peer);
+        request.Wait();
     }
 
-    Rendezvous PairGroup(int peer) => group.Pairs.PairFor(rank, peer);
+    public void Receive(Tensor data, int peer)
+    {
+        using var request = PostReceive(data, peer);
+        request.Wait();
+    }
+
+    public ICommRequest PostSend(Tensor data, int peer)
+    {
+        CheckPointToPoint(peer, "send");
+        CommunicationCounter.Add("send", Collectives.Bytes(data));
+        var description = $"send {rank}->{peer} {data.DType.Name()} {data.ShapeString}";
+        var channel = group.Mailboxes.Between(rank, peer);
+        var shared = data.Share();
+        try
+        {
+            return new InProcessSend(channel, channel.Post(shared, description), timeout, group.Break);
+        }
+        catch
+        {
+            shared.Dispose();
+            throw;
+        }
+    }
+
+    public ICommRequest PostReceive(Tensor data, int peer)
+    {
+        CheckPointToPoint(peer, "receive");
+        var channel = group.Mailboxes.Between(peer, rank);
+        return new InProcessReceive(channel, channel.ReserveReceive(), data, $"receive {peer}->{rank}", timeout, group.Break);
+    }
+
+    void CheckPointToPoint(int peer, string operation)
+    {
+        CheckPeer(peer, $"{operation} peer");
+        if (peer == rank)
+            throw new XDitException(Native.XditStatus.InvalidArgument, $"rank {rank} cannot {operation} {(operation == "send" ? "to" : "from")} itself");
+    }
 
     public void Barrier() => Exchange(null, "barrier");
 
@@ -123,40 +147,5 @@ internal sealed class InProcessCommunicator(Rendezvous group, int rank, TimeSpan
     {
         if (peer < 0 || peer >= Size)
             throw new XDitException(Native.XditStatus.InvalidArgument, $"{what} {peer} is outside the group of {Size} ranks");
-    }
-}
-
-/// <summary>The two-rank rendezvous of every pair of ranks in a group, made on first use.</summary>
-internal sealed class PairTable(int size)
-{
-    readonly Rendezvous?[,] _pairs = new Rendezvous?[size, size];
-
-    string? _broken;
-
-    public Rendezvous PairFor(int a, int b)
-    {
-        var (low, high) = (Math.Min(a, b), Math.Max(a, b));
-        Rendezvous pair;
-        string? broken;
-        lock (_pairs)
-        {
-            if (_pairs[low, high] is { } existing) return existing;
-            pair = _pairs[low, high] = new Rendezvous(2);
-            broken = _broken;
-        }
-        if (broken is not null) pair.Break(broken);
-        return pair;
-    }
-
-    /// <summary>Breaks every pair made so far and every pair made later.</summary>
-    public void BreakAll(string reason)
-    {
-        List<Rendezvous> made;
-        lock (_pairs)
-        {
-            _broken ??= reason;
-            made = _pairs.Cast<Rendezvous?>().OfType<Rendezvous>().ToList();
-        }
-        foreach (var pair in made) pair.Break(reason);
     }
 }

@@ -97,6 +97,77 @@ public sealed class MpiCommunicator : ICommunicator, IDisposable
     public void Receive(Tensor data, int peer) =>
         InPlace(data, address => NativeMethods.xdit_comm_receive(_handle, address, Collectives.Bytes(data), peer));
 
+    public ICommRequest PostSend(Tensor data, int peer)
+    {
+        CommunicationCounter.Add("send", Collectives.Bytes(data));
+        RequireHost(data);
+        // The request holds the packed elements (a shared handle when data is contiguous) until it completes.
+        var packed = data.IsContiguous ? data.Share() : data.Contiguous().MoveToOuterScope(null);
+        return Post(packed, null, (nint address, out CommRequestHandle request) =>
+            NativeMethods.xdit_comm_post_send(_handle, address, Collectives.Bytes(data), peer, out request));
+    }
+
+    public ICommRequest PostReceive(Tensor data, int peer)
+    {
+        RequireHost(data);
+        var target = data.IsContiguous ? data.Share() : Tensor.Empty(data.Context, data.DType, data.Shape.ToArray()).MoveToOuterScope(null);
+        return Post(target, data.IsContiguous ? null : data, (nint address, out CommRequestHandle request) =>
+            NativeMethods.xdit_comm_post_receive(_handle, address, Collectives.Bytes(data), peer, out request));
+    }
+
+    delegate XditStatus Starter(nint address, out CommRequestHandle request);
+
+    ICommRequest Post(Tensor memory, Tensor? unpackInto, Starter start)
+    {
+        try
+        {
+            NativeStatus.Check(start(memory.DataAddress, out var request));
+            return new MpiRequest(_handle, request, memory, unpackInto);
+        }
+        catch
+        {
+            memory.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A posted MPI transfer with the memory it reads or fills, and for a receive into a view,
+    /// the view to copy into when it completes.</summary>
+    sealed class MpiRequest : ICommRequest
+    {
+        readonly CommHandle _comm;
+        readonly CommRequestHandle _request;
+        readonly Tensor _memory;
+        readonly Tensor? _unpackInto;
+        bool _done, _commReferenced;
+
+        public MpiRequest(CommHandle comm, CommRequestHandle request, Tensor memory, Tensor? unpackInto)
+        {
+            _comm = comm;
+            _request = request;
+            _memory = memory;
+            _unpackInto = unpackInto;
+            _comm.DangerousAddRef(ref _commReferenced); // the native request must not outlive its communicator
+        }
+
+        public void Wait()
+        {
+            if (_done) return;
+            NativeStatus.Check(NativeMethods.xdit_comm_request_wait(_request));
+            if (_unpackInto is not null) Elementwise.Copy(_memory, _unpackInto);
+            _done = true;
+        }
+
+        public void Dispose()
+        {
+            if (_request.IsClosed) return;
+            _request.Dispose();
+            if (_done) _memory.Dispose();
+            else AbandonedTransfers.Hold(_memory);
+            if (_commReferenced) _comm.DangerousRelease();
+        }
+    }
+
     public void Barrier() => NativeStatus.Check(NativeMethods.xdit_comm_barrier(_handle));
 
     public ICommunicator Split(int color, int key)

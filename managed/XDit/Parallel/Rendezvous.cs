@@ -19,8 +19,8 @@ internal sealed class Rendezvous(int size)
 
     public int Size => size;
 
-    /// <summary>The two-rank groups that carry this group's sends and receives.</summary>
-    public PairTable Pairs { get; } = new(size);
+    /// <summary>The channels that carry this group's sends and receives.</summary>
+    public Mailboxes Mailboxes { get; } = new(size);
 
     public string? BrokenReason
     {
@@ -81,7 +81,7 @@ internal sealed class Rendezvous(int size)
             children = [.. _children];
         }
         foreach (var child in children) child.Break(reason);
-        Pairs.BreakAll(reason);
+        Mailboxes.BreakAll(reason);
     }
 
     /// <summary>Registers a group split from this one, so that breaking this group breaks it too.</summary>

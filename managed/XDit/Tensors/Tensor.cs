@@ -311,6 +311,10 @@ public sealed class Tensor : IDisposable
 
     public Tensor Clone() => To(DType);
 
+    /// <summary>Another handle on the same elements that belongs to no scope: it keeps the memory alive until
+    /// it is disposed, whatever becomes of this one (what a transfer in flight holds on to).</summary>
+    internal Tensor Share() => NewView((long[])_shape.Clone(), (long[])_strides.Clone(), _offset).MoveToOuterScope(null);
+
     Tensor NewView(long[] shape, long[] strides, long offset)
     {
         ThrowIfDisposed();
