@@ -6,8 +6,8 @@
 .DESCRIPTION
   Tasks:
     build     native library (CMake) + managed solution
-    test      build with CUDA ON and warnings as errors, then every test group; prints a closing line
-              "N passed, N failed, N skipped"
+    test      build with CUDA ON and warnings as errors, publish and check the GPU kit (see gpukit),
+              then every test group; prints a closing line "N passed, N failed, N skipped"
     demo      build, then generate an image with the built-in tiny PixArt model (random weights made
               from a seed, written as a diffusers folder and loaded back) on two in-process ranks (CFG
               parallel), print each stage's time, and check the image against the single-rank run
@@ -15,6 +15,9 @@
               string: -BenchArgs '--filter *Gemm* --job short'
     bench-peers  the peers of the kernel benchmarks in the same shapes: PyTorch on the CPU (installs
               Debian's python3-torch and libopenblas0-pthread when root; never a CI dependency)
+    gpukit    the GPU check kit: xdit published self-contained and trimmed (no ASP.NET, no
+              BenchmarkDotNet, under 40 MB) into artifacts/gpukit, checked by running its CPU op check;
+              carry artifacts/gpukit to a GPU machine and run bench/gpu/run.sh there
     bindings  regenerate managed/XDit.Native/NativeMethods.g.cs from native/include/xdit/xdit.h
     clean     remove every build output
 
@@ -29,7 +32,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'demo', 'bench', 'bench-peers', 'bindings', 'clean')]
+    [ValidateSet('build', 'test', 'demo', 'bench', 'bench-peers', 'gpukit', 'bindings', 'clean')]
     [string]$Task = 'build',
     [ValidateSet('AUTO', 'ON', 'OFF')]
     [string]$Cuda,
@@ -216,6 +219,29 @@ function Invoke-Tests {
     if ($failed -gt 0) { exit 1 }
 }
 
+# ---- the GPU check kit ---------------------------------------------------------------------------
+
+# Publishes xdit self-contained and trimmed into artifacts/gpukit and runs the trimmed binary's CPU op
+# check, so that a trimming or packaging mistake shows here and not on a lent GPU machine.
+function Publish-GpuKit {
+    $kit = Join-Path $Root 'artifacts/gpukit'
+    Invoke-Step 'publish xdit for the GPU kit (self-contained, trimmed, without the HTTP service)' {
+        if (Test-Path $kit) { Remove-Item -Recurse -Force $kit }
+        & dotnet publish (Join-Path $Root 'managed/XDit.Cli/XDit.Cli.csproj') -c Release -p:XDitGpuKit=true -o $kit --nologo -v quiet
+    }
+    Invoke-Step 'check the GPU kit' {
+        $files = Get-ChildItem -Recurse -File $kit
+        $bytes = ($files | Measure-Object -Sum Length).Sum
+        Write-Host ('   {0:N1} MB, {1} files in {2}' -f ($bytes / 1MB), $files.Count, $kit)
+        if ($bytes -gt 40MB) { throw ('the kit holds {0:N1} MB; it must stay under 40 MB' -f ($bytes / 1MB)) }
+        $unwanted = $files | Where-Object { $_.Name -like 'Microsoft.AspNetCore*' -or $_.Name -like 'BenchmarkDotNet*' }
+        if ($unwanted) { throw "the kit must not carry $($unwanted.Name -join ', ')" }
+        $env:XDIT_NATIVE_LIB = Join-Path $NativeOut 'libxdit_native.so'
+        & (Join-Path $kit 'xdit') check --ops --device cpu --dtype f32,bf16 --filter gemm
+        Remove-Item Env:XDIT_NATIVE_LIB
+    }
+}
+
 # ---- tasks ----------------------------------------------------------------------------------------
 
 switch ($Task) {
@@ -229,6 +255,7 @@ switch ($Task) {
         Install-Prerequisites $true
         Build-Native $true
         Build-Managed
+        Publish-GpuKit
         Invoke-Tests
     }
     'demo' {
@@ -251,6 +278,13 @@ switch ($Task) {
             $arguments = @($BenchArgs -split '\s+' | Where-Object { $_ })
             & dotnet run -c Release --project (Join-Path $Root 'bench/XDit.Bench/XDit.Bench.csproj') -- @arguments
         }
+        Write-Timings
+    }
+    'gpukit' {
+        Install-Prerequisites $false
+        Build-Native $false
+        Publish-GpuKit
+        Write-Host 'carry artifacts/gpukit to the GPU machine and run bench/gpu/run.sh there'
         Write-Timings
     }
     'bench-peers' {

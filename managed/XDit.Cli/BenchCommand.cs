@@ -55,8 +55,12 @@ public static class BenchCommand
             foreach (var mesh in meshes)
                 try { ParallelGeneration.Validate(folder, request, mesh); }
                 catch (XDitException e) { throw new UsageException($"mesh {mesh}: {e.Message}"); }
+#if XDIT_GPU_KIT
+            if (http) throw new UsageException("this xdit is the GPU check kit's, built without the HTTP service: --http is unavailable");
+#else
             if (http) return Throughput(source, folder, name, request, single, concurrencies.Count > 0 ? concurrencies : [1, 2, 4], requests,
                 TimeSpan.FromSeconds(maxSeconds), json, output);
+#endif
             if (meshes.Any(m => m.WorldSize > 1) && source.Device.Kind != DeviceKind.Cpu)
                 throw new UsageException("parallel meshes run on in-process CPU ranks in this version; use --device cpu");
 
@@ -95,6 +99,7 @@ public static class BenchCommand
         }
     }
 
+#if !XDIT_GPU_KIT
     /// <summary>The HTTP service's images/s and latency percentiles at each concurrency (<see cref="HttpLoadBench"/>).</summary>
     static int Throughput(ModelSource source, string folder, string name, GenerationRequest request, ParallelConfig mesh, IReadOnlyList<int> concurrencies,
         int requests, TimeSpan budget, string? json, TextWriter output)
@@ -118,6 +123,7 @@ public static class BenchCommand
         }
         return levels.Any(l => l.Failed > 0) ? 1 : 0;
     }
+#endif
 
     /// <summary>One mesh's measurements: stage samples of rank 0, the FLOPs of one of its steps and the
     /// communication of its first measured step.</summary>

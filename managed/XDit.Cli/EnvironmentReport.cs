@@ -8,8 +8,10 @@ public static class EnvironmentReport
     {
         var info = XDitLibrary.GetBuildInfo();
         output.WriteLine($"libxdit_native     {info.LibraryPath} (ABI {info.AbiVersion})");
-        output.WriteLine($"CPU                {info.HardwareThreads} hardware threads; GEMM: " +
-            (info.OpenBlasLoaded ? "OpenBLAS" : "built-in kernel (install libopenblas0 for OpenBLAS)"));
+        using (var cpu = DeviceContext.Create(Device.Cpu, new ContextOptions { NumThreads = 1 }))
+            output.WriteLine($"CPU                {info.HardwareThreads} hardware threads; GEMM: " +
+                (info.OpenBlasLoaded ? "OpenBLAS" : "built-in kernel (install libopenblas0 for OpenBLAS)") +
+                $"; attention tiles: {(cpu.CpuIsa == CpuIsa.Avx2 ? "AVX2 + FMA" : "baseline C++ (no AVX2 on this processor)")}");
         if (!info.CudaCompiled)
             output.WriteLine("CUDA               not compiled in (rebuild with nvcc available: dotnet pwsh build.ps1 build -Cuda ON)");
         else

@@ -122,7 +122,7 @@ public sealed class ModelSource
         }
     }
 
-    static DType ParseDType(string text) => text.ToLowerInvariant() switch
+    internal static DType ParseDType(string text) => text.ToLowerInvariant() switch
     {
         "f32" or "fp32" or "float32" => DType.F32,
         "bf16" or "bfloat16" => DType.BF16,

@@ -12,6 +12,7 @@ try
         Console.WriteLine("                  [--http [--concurrency 1,2,4] [--requests 8] [--max_seconds 300]]   (the HTTP service's throughput)");
         Console.WriteLine("       xdit check [--golden DIR]   (environment report, or run golden case folders)");
         Console.WriteLine("       xdit check --comm inproc|mpi [--ranks N]   (every collective against its reference; mpi under mpirun)");
+        Console.WriteLine("       xdit check --ops [--device cuda:N|cpu] [--dtype f32,bf16] [--filter TEXT] [--bench] [--json FILE]   (every operator against the CPU)");
         Console.WriteLine("architectures: " + string.Join(", ", XDit.Pipelines.Architectures.Names));
         Console.WriteLine("options of generate (xDiT's names; dashes or underscores): --negative_prompt --height --width --num_inference_steps");
         Console.WriteLine("  --guidance_scale --seed --num_images_per_prompt --max_sequence_length --output_type pil|latent --output PATH");
@@ -28,12 +29,25 @@ try
         case "bench":
             return BenchCommand.Run(options, Console.Out);
         case "serve":
+#if XDIT_GPU_KIT
+            throw new UsageException("this xdit is the GPU check kit's, built without the HTTP service");
+#else
             return ServeCommand.Run(options, args, Console.Out);
+#endif
         case "check":
             var golden = options.String("golden");
             var comm = options.String("comm");
             var ranks = options.Int("ranks", 4, min: 1, max: 64);
+            var ops = options.Flag("ops");
+            var device = options.String("device", "cuda:0")!;
+            var dtypes = options.String("dtype", "f32,bf16")!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(ModelSource.ParseDType).ToList();
+            var benchOps = options.Flag("bench");
+            var json = options.String("json");
+            var filter = options.String("filter");
             options.RejectUnknown("check");
+            if (!ops && (options.Has("device") || options.Has("dtype") || benchOps || json is not null || filter is not null))
+                throw new UsageException("--device, --dtype, --bench, --filter and --json are options of 'xdit check --ops'");
+            if (ops) return OpCheckCommand.Run(device, dtypes, benchOps, filter, json, Console.Out);
             if (comm is not null) return CommCheckCommand.Run(comm, ranks, Console.Out);
             return golden is null ? EnvironmentReport.Run(Console.Out) : XDit.Cli.Golden.GoldenRunner.Run(golden, Console.Out);
         default:

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The GPU check kit: runs on a GPU machine that has nvcc, CMake and a driver (PyTorch optional) but no
+# .NET SDK and no internet. Prepare it on a build machine with
+#     dotnet pwsh -NoProfile -File build.ps1 gpukit      # writes artifacts/gpukit/xdit (self-contained)
+# then, on the GPU machine, from the repository root (artifacts/gpukit carried along):
+#     bench/gpu/run.sh [stage ...]                       # default: build env ops sanitizer bench torch
+# Stages, each under its own time limit (< 10 minutes):
+#   build      the native library with this machine's CUDA (kernels for sm_80 and sm_90), alone first,
+#              so that a compile error on a newer toolkit shows at once
+#   env        xdit check: the library, the CUDA runtime and devices it finds
+#   ops        xdit check --ops --device cuda: every operator against the CPU backend, f32 and bf16
+#   sanitizer  the f32 op checks again under compute-sanitizer's memcheck (skipped where it is absent)
+#   bench      the op cases timed on the GPU in bf16 (synchronised calls, median of 7)
+#   torch      the same GEMM and attention shapes in PyTorch on the same card (skipped without PyTorch)
+# Logs and JSON go to $OUT (default artifacts/gpukit-results); the summary table prints last.
+set -u
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out=${OUT:-$root/artifacts/gpukit-results}
+kit=$root/artifacts/gpukit
+build=$root/build/gpu
+mkdir -p "$out"
+: > "$out/summary.tsv"
+export XDIT_NATIVE_LIB=$build/libxdit_native.so
+stages=("$@")
+[ ${#stages[@]} -eq 0 ] && stages=(build env ops sanitizer bench torch)
+
+# run_stage NAME SECONDS COMMAND...: logs to $OUT/NAME.log, shows its tail, records exit code and time.
+run_stage() {
+    local name=$1 limit=$2
+    shift 2
+    echo "== $name (limit ${limit} s): $*"
+    local start=$SECONDS
+    timeout --kill-after=10 "$limit" "$@" > "$out/$name.log" 2>&1
+    local rc=$?
+    tail -n 25 "$out/$name.log"
+    local verdict
+    verdict=$(grep -E "passed, [0-9]+ failed" "$out/$name.log" | tail -n 1)
+    printf '%s\t%s\t%s\t%s\n' "$name" "$rc" "$((SECONDS - start))" "${verdict:-}" >> "$out/summary.tsv"
+}
+
+skip() { printf '%s\tskipped\t0\t%s\n' "$1" "$2" >> "$out/summary.tsv"; echo "== $1 skipped: $2"; }
+
+for stage in "${stages[@]}"; do
+    case $stage in
+        build)
+            run_stage build 570 bash -c "cmake -S '$root' -B '$build' -DCMAKE_BUILD_TYPE=Release -DXDIT_CUDA=ON \
+                && cmake --build '$build' --parallel $(nproc)" ;;
+        env)
+            run_stage env 120 "$kit/xdit" check ;;
+        ops)
+            run_stage ops 540 "$kit/xdit" check --ops --device cuda:0 --dtype f32,bf16 --json "$out/ops.json" ;;
+        sanitizer)
+            if command -v compute-sanitizer > /dev/null; then
+                run_stage sanitizer 570 compute-sanitizer --tool memcheck --error-exitcode 99 \
+                    "$kit/xdit" check --ops --device cuda:0 --dtype f32 --json "$out/sanitizer.json"
+            else skip sanitizer "compute-sanitizer not found"; fi ;;
+        bench)
+            run_stage bench 540 "$kit/xdit" check --ops --device cuda:0 --dtype bf16 --bench --json "$out/bench.json" ;;
+        torch)
+            if python3 -c "import torch; assert torch.cuda.is_available()" 2> /dev/null; then
+                run_stage torch 300 python3 "$root/bench/gpu/torch_ops.py" "$out/torch.json"
+            else skip torch "PyTorch with CUDA not found"; fi ;;
+        *)
+            echo "unknown stage '$stage' (stages: build env ops sanitizer bench torch)" >&2
+            exit 2 ;;
+    esac
+done
+
+echo
+echo "| stage | exit | seconds | result |"
+echo "|---|---:|---:|---|"
+while IFS=$'\t' read -r name rc seconds verdict; do
+    echo "| $name | $rc | $seconds | $verdict |"
+done < "$out/summary.tsv"

@@ -1,0 +1,254 @@
+using System.Diagnostics;
+using XDit.Ops;
+using XDit.Tensors;
+
+namespace XDit.Cli;
+
+/// <summary>
+/// The operator cases of <c>xdit check --ops</c>: each computes one operator through the public
+/// <c>XDit.Ops</c> API on inputs drawn from a seeded generator, so the same case gives the same inputs on
+/// any context. Shapes are awkward on purpose (odd lengths, Sq ≠ Sk, head dims 8–128, broadcasts, strided
+/// views), and every output the case writes into starts as NaN, so an element a kernel leaves unwritten
+/// shows up in the comparison.
+/// </summary>
+internal static class OpChecks
+{
+    /// <param name="Prepare">Makes the inputs and poisoned outputs on a context and returns the operator
+    /// call, which writes and returns the outputs to compare (timed on its own, repeatedly).</param>
+    /// <param name="Flops">Floating-point operations of one call (0 where the op is memory-bound).</param>
+    public sealed record Case(string Op, string Shape, double Flops, Func<CaseInputs, Func<Tensor[]>> Prepare);
+
+    /// <summary>Inputs of one case on one context, drawn in call order from the case's seed.</summary>
+    public sealed class CaseInputs(DeviceContext context, DType dtype, int seed)
+    {
+        readonly Random _random = new(seed);
+
+        public DeviceContext Context => context;
+        public DType DType => dtype;
+
+        /// <summary>Uniform values in [−scale, scale), stored as the case's dtype.</summary>
+        public Tensor Random(double scale, params long[] shape)
+        {
+            var values = new float[Shapes.Product(shape)];
+            for (int i = 0; i < values.Length; i++) values[i] = (float)((_random.NextDouble() * 2 - 1) * scale);
+            using var f32 = Tensor.FromArray(context, values, shape);
+            return f32.To(dtype);
+        }
+
+        /// <summary>f32 whatever the case's dtype (rotary tables, log-sum-exps).</summary>
+        public Tensor RandomF32(double scale, params long[] shape)
+        {
+            var values = new float[Shapes.Product(shape)];
+            for (int i = 0; i < values.Length; i++) values[i] = (float)((_random.NextDouble() * 2 - 1) * scale);
+            return Tensor.FromArray(context, values, shape);
+        }
+
+        public Tensor Mask(double keep, params long[] shape)
+        {
+            var values = new bool[Shapes.Product(shape)];
+            for (int i = 0; i < values.Length; i++) values[i] = _random.NextDouble() < keep;
+            values[0] = true; // every row of the first sample keeps a key
+            return Tensor.FromArray(context, values, shape);
+        }
+
+        /// <summary>An output filled with NaN: the kernel must write every element.</summary>
+        public Tensor Poisoned(params long[] shape) => Tensor.Full(context, dtype, double.NaN, shape);
+
+        public Tensor PoisonedF32(params long[] shape) => Tensor.Full(context, DType.F32, double.NaN, shape);
+    }
+
+    public static IReadOnlyList<Case> All { get; } = Build();
+
+    static Case Op(string op, string shape, Func<CaseInputs, Func<Tensor[]>> prepare, double flops = 0) => new(op, shape, flops, prepare);
+
+    static List<Case> Build()
+    {
+        var cases = new List<Case>();
+        foreach (var epilogue in new[] { Epilogue.None, Epilogue.GeluTanh, Epilogue.GeluErf, Epilogue.Silu })
+            cases.Add(Op("gemm", $"[2,67,96]·[80,96]ᵀ + bias, {epilogue}", x =>
+            {
+                var (a, b, bias, output) = (x.Random(1, 2, 67, 96), x.Random(0.2, 80, 96), x.Random(1, 80), x.Poisoned(2, 67, 80));
+                return () => { MatMul.Gemm(a, b, bias, output, epilogue); return [output]; };
+            }, 2.0 * 2 * 67 * 80 * 96));
+        cases.Add(Op("gemm", "[1024,1152]·[1152,1152]ᵀ", x =>
+        {
+            var (a, b, output) = (x.Random(1, 1024, 1152), x.Random(0.05, 1152, 1152), x.Poisoned(1024, 1152));
+            return () => { MatMul.Gemm(a, b, null, output); return [output]; };
+        }, 2.0 * 1024 * 1152 * 1152));
+
+        // Awkward shapes first, then the sizes of real models (PixArt-Σ 16 heads of 72, SD3 64, Flux 128) at
+        // 4096–16384 tokens, where the kit's bench stage compares with PyTorch's attention on the same card.
+        foreach (var (sq, sk, heads, d) in new[]
+                 {
+                     (37, 53, 2, 8), (77, 300, 3, 64), (129, 65, 2, 72), (16, 600, 2, 128), (1024, 1024, 4, 72),
+                     (4096, 4096, 16, 72), (4096, 4096, 24, 64), (4096, 4096, 24, 128), (16384, 16384, 2, 72),
+                 })
+            cases.Add(Op("attention", $"q [1,{sq},{heads},{d}], k/v [1,{sk},{heads},{d}], with LSE", x =>
+            {
+                var (q, k, v) = (x.Random(1.5, 1, sq, heads, d), x.Random(1.5, 1, sk, heads, d), x.Random(1, 1, sk, heads, d));
+                var (output, lse) = (x.Poisoned(1, sq, heads, d), x.PoisonedF32(1, heads, sq));
+                return () => { Attention.ScaledDotProduct(q, k, v, null, null, null, output, lse); return [output, lse]; };
+            }, 4.0 * heads * sq * sk * d));
+        cases.Add(Op("attention", "key mask, scale 0.3: q [2,33,2,16], k/v [2,270,2,16]", x =>
+        {
+            var (q, k, v, mask) = (x.Random(1, 2, 33, 2, 16), x.Random(1, 2, 270, 2, 16), x.Random(1, 2, 270, 2, 16), x.Mask(0.7, 2, 270));
+            var output = x.Poisoned(2, 33, 2, 16);
+            return () => { Attention.ScaledDotProduct(q, k, v, mask, null, 0.3, output, null); return [output]; };
+        }, 4.0 * 2 * 2 * 33 * 270 * 16));
+        cases.Add(Op("attention_merge", "[1,45,3,24] + [1,45,3,24]", x =>
+        {
+            var (outA, lseA, outB, lseB) = (x.Random(1, 1, 45, 3, 24), x.RandomF32(3, 1, 3, 45), x.Random(1, 1, 45, 3, 24), x.RandomF32(3, 1, 3, 45));
+            var (output, lse) = (x.Poisoned(1, 45, 3, 24), x.PoisonedF32(1, 3, 45));
+            return () => { Attention.Merge(outA, lseA, outB, lseB, output, lse); return [output, lse]; };
+        }));
+
+        cases.Add(Op("layer_norm", "adaLN: [2,77,96], scale/shift [2,1,96]", x =>
+        {
+            var (input, scale, shift, output) = (x.Random(2, 2, 77, 96), x.Random(0.5, 2, 1, 96), x.Random(0.5, 2, 1, 96), x.Poisoned(2, 77, 96));
+            return () => { Normalization.LayerNorm(input, null, null, 1e-6, scale, shift, output); return [output]; };
+        }));
+        cases.Add(Op("layer_norm", "affine: [3,50,72]", x =>
+        {
+            var (input, weight, bias, output) = (x.Random(2, 3, 50, 72), x.Random(1, 72), x.Random(1, 72), x.Poisoned(3, 50, 72));
+            return () => { Normalization.LayerNorm(input, weight, bias, 1e-5, null, null, output); return [output]; };
+        }));
+        cases.Add(Op("rms_norm", "[2,41,2,64]", x =>
+        {
+            var (input, weight, output) = (x.Random(2, 2, 41, 2, 64), x.Random(1, 64), x.Poisoned(2, 41, 2, 64));
+            return () => { Normalization.RmsNorm(input, weight, 1e-6, output); return [output]; };
+        }));
+        cases.Add(Op("group_norm", "[2,64,13,11], 32 groups", x =>
+        {
+            var (input, weight, bias, output) = (x.Random(2, 2, 64, 13, 11), x.Random(1, 64), x.Random(1, 64), x.Poisoned(2, 64, 13, 11));
+            return () => { Normalization.GroupNorm(input, 32, weight, bias, 1e-6, output); return [output]; };
+        }));
+        cases.Add(Op("softmax", "[3,7,301]", x =>
+        {
+            var (input, output) = (x.Random(4, 3, 7, 301), x.Poisoned(3, 7, 301));
+            return () => { Elementwise.Softmax(input, output); return [output]; };
+        }));
+
+        foreach (var op in new[] { UnaryOp.GeluTanh, UnaryOp.GeluErf, UnaryOp.Silu, UnaryOp.Exp })
+            cases.Add(Op("unary", $"{op} [5,999]", x =>
+            {
+                var (input, output) = (x.Random(3, 5, 999), x.Poisoned(5, 999));
+                return () => { Elementwise.Unary(op, input, output); return [output]; };
+            }));
+        cases.Add(Op("gated_activation", "GELU-tanh(gate)·up [4,131,40]", x =>
+        {
+            var (gate, up, output) = (x.Random(2, 4, 131, 40), x.Random(2, 4, 131, 40), x.Poisoned(4, 131, 40));
+            return () => { Elementwise.GatedActivation(UnaryOp.GeluTanh, gate, up, output); return [output]; };
+        }));
+        cases.Add(Op("binary", "add, broadcast [4,1,33] + [7,1]", x =>
+        {
+            var (a, b, output) = (x.Random(1, 4, 1, 33), x.Random(1, 7, 1), x.Poisoned(4, 7, 33));
+            return () => { Elementwise.Add(a, b, output); return [output]; };
+        }));
+        cases.Add(Op("binary", "mul, strided view [33,40]ᵀ", x =>
+        {
+            var (a, b, output) = (x.Random(1, 33, 40).Transpose(0, 1), x.Random(1, 40, 33), x.Poisoned(40, 33));
+            return () => { Elementwise.Mul(a, b, output); return [output]; };
+        }));
+        cases.Add(Op("lerp", "guidance u + 4.5·(c − u) [2,4,17,19]", x =>
+        {
+            var (u, c, output) = (x.Random(1, 2, 4, 17, 19), x.Random(1, 2, 4, 17, 19), x.Poisoned(2, 4, 17, 19));
+            return () => { Elementwise.Lerp(u, c, 4.5, output); return [output]; };
+        }));
+        cases.Add(Op("add_mul", "gated residual x + gate·y [2,77,96]", x =>
+        {
+            var (input, gate, y, output) = (x.Random(1, 2, 77, 96), x.Random(1, 2, 1, 96), x.Random(1, 2, 77, 96), x.Poisoned(2, 77, 96));
+            return () => { Elementwise.AddMul(input, gate, y, output); return [output]; };
+        }));
+        foreach (var pairing in new[] { RotaryPairing.Interleaved, RotaryPairing.Halves })
+            cases.Add(Op("rope", $"{pairing} [2,45,3,32]", x =>
+            {
+                var (input, cos, sin, output) = (x.Random(1, 2, 45, 3, 32), x.RandomF32(1, 45, 1, 32), x.RandomF32(1, 45, 1, 32), x.Poisoned(2, 45, 3, 32));
+                return () => { Rotary.Apply(input, cos, sin, pairing, output); return [output]; };
+            }));
+
+        foreach (var (k, stride, padding) in new[] { (3, 1, 1), (3, 2, 0), (1, 1, 0) })
+        {
+            var (ho, wo) = ((19 + 2 * padding - k) / stride + 1, (23 + 2 * padding - k) / stride + 1);
+            cases.Add(Op("conv2d", $"[2,24,19,23] ⊛ [32,24,{k},{k}], stride {stride}, pad {padding}", x =>
+            {
+                var (input, weight, bias, output) = (x.Random(1, 2, 24, 19, 23), x.Random(0.2, 32, 24, k, k), x.Random(1, 32), x.Poisoned(2, 32, ho, wo));
+                return () => { Convolution.Conv2d(input, weight, bias, stride, stride, padding, padding, output); return [output]; };
+            }, 2.0 * 2 * 32 * 24 * k * k * ho * wo));
+        }
+        cases.Add(Op("upsample_nearest", "2× [2,8,9,7]", x =>
+        {
+            var input = x.Random(1, 2, 8, 9, 7);
+            return () => [Convolution.UpsampleNearest(input)];
+        }));
+        cases.Add(Op("patchify", "[2,4,18,14], p = 2", x =>
+        {
+            var input = x.Random(1, 2, 4, 18, 14);
+            return () => [Layout.Patchify(input, 2)];
+        }));
+        cases.Add(Op("unpatchify", "[2,63,16] → [2,4,18,14], p = 2", x =>
+        {
+            var input = x.Random(1, 2, 63, 16);
+            return () => [Layout.Unpatchify(input, 18, 14, 2, 4)];
+        }));
+        cases.Add(Op("flux_pack", "[1,16,10,12]", x =>
+        {
+            var input = x.Random(1, 1, 16, 10, 12);
+            return () => [Layout.FluxPack(input)];
+        }));
+        cases.Add(Op("ulysses_scatter_heads", "[2,30,8,16], degree 4", x =>
+        {
+            var input = x.Random(1, 2, 30, 8, 16);
+            return () => [Layout.UlyssesScatterHeads(input, 4)];
+        }));
+        cases.Add(Op("ulysses_gather_sequence", "[4,2,30,2,16]", x =>
+        {
+            var input = x.Random(1, 4, 2, 30, 2, 16);
+            return () => [Layout.UlyssesGatherSequence(input)];
+        }));
+        cases.Add(Op("cat", "dim 1: [2,5,24] + [2,11,24]", x =>
+        {
+            var (a, b) = (x.Random(1, 2, 5, 24), x.Random(1, 2, 11, 24));
+            return () => [Layout.Cat(1, a, b)];
+        }));
+        cases.Add(Op("copy", "transposed view [45,3,24] → contiguous", x =>
+        {
+            var input = x.Random(1, 3, 45, 24).Transpose(0, 1);
+            return () => [input.Contiguous()];
+        }));
+        return cases;
+    }
+
+    /// <summary>Relative L2 distance of <paramref name="actual"/> to <paramref name="expected"/>, or NaN when
+    /// <paramref name="actual"/> has a NaN where <paramref name="expected"/> has none (an unwritten element).</summary>
+    public static double RelativeL2(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
+    {
+        if (actual.Length != expected.Length) return double.NaN;
+        double error = 0, norm = 0;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            if (float.IsNaN(expected[i])) continue;
+            if (float.IsNaN(actual[i])) return double.NaN;
+            var d = (double)actual[i] - expected[i];
+            error += d * d;
+            norm += (double)expected[i] * expected[i];
+        }
+        return norm == 0 ? Math.Sqrt(error) : Math.Sqrt(error / norm);
+    }
+
+    /// <summary>Median wall time of one operator call over <paramref name="runs"/> calls, each synchronised
+    /// (device work included), after one untimed call.</summary>
+    public static TimeSpan Time(Func<Tensor[]> call, DeviceContext context, int runs)
+    {
+        var times = new List<TimeSpan>();
+        for (int r = 0; r <= runs; r++)
+        {
+            using var scope = new TensorScope();
+            var clock = Stopwatch.StartNew();
+            call();
+            context.Synchronize();
+            if (r > 0) times.Add(clock.Elapsed);
+        }
+        times.Sort();
+        return times[times.Count / 2];
+    }
+}
