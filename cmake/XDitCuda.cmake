@@ -45,7 +45,10 @@ function(xdit_add_cuda_backend target)
     native/src/cuda/cuda_backend.cpp
     native/src/cuda/cublaslt.cpp
     native/src/cuda/cuda_gemm.cpp
-    native/src/cuda/elementwise.cu)
+    native/src/cuda/attention.cu
+    native/src/cuda/elementwise.cu
+    native/src/cuda/normalization.cu
+    native/src/cuda/rope.cu)
   set_target_properties(${target} PROPERTIES
     CUDA_RUNTIME_LIBRARY Static
     CUDA_STANDARD 17

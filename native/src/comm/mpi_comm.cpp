@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <climits>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -113,10 +114,15 @@ void MpiComm::wait(mpi::Request* requests, int count, const char* operation) {
     }
 }
 
+void MpiComm::check_point_to_point(int peer, bool sending) const {
+    check_usable(sending ? "send" : "receive");
+    check_peer(peer, sending ? "send peer" : "receive peer");
+    if (peer == rank_)
+        invalid("rank " + std::to_string(rank_) + (sending ? " cannot send to itself" : " cannot receive from itself"));
+}
+
 xdit_comm_request* MpiComm::post_send(const void* data, int64_t bytes, int peer) {
-    check_usable("send");
-    check_peer(peer, "send peer");
-    if (peer == rank_) invalid("rank " + std::to_string(rank_) + " cannot send to itself");
+    check_point_to_point(peer, true);
     const mpi::Api& m = mpi::api();
     mpi::Request request = nullptr;
     check(m.Isend(data, count(bytes, "send"), m.byte, peer, kSendTag, comm_, &request), "MPI_Isend");
@@ -124,9 +130,7 @@ xdit_comm_request* MpiComm::post_send(const void* data, int64_t bytes, int peer)
 }
 
 xdit_comm_request* MpiComm::post_receive(void* data, int64_t bytes, int peer) {
-    check_usable("receive");
-    check_peer(peer, "receive peer");
-    if (peer == rank_) invalid("rank " + std::to_string(rank_) + " cannot receive from itself");
+    check_point_to_point(peer, false);
     const mpi::Api& m = mpi::api();
     mpi::Request request = nullptr;
     check(m.Irecv(data, count(bytes, "receive"), m.byte, peer, kSendTag, comm_, &request), "MPI_Irecv");
@@ -184,23 +188,13 @@ void MpiComm::shift(const void* send, void* received, int64_t bytes) {
 }
 
 void MpiComm::send(const void* data, int64_t bytes, int peer) {
-    check_usable("send");
-    check_peer(peer, "send peer");
-    if (peer == rank_) invalid("rank " + std::to_string(rank_) + " cannot send to itself");
-    mpi::Request request = nullptr;
-    const mpi::Api& m = mpi::api();
-    check(m.Isend(data, count(bytes, "send"), m.byte, peer, kSendTag, comm_, &request), "MPI_Isend");
-    wait(&request, 1, "send");
+    const std::unique_ptr<xdit_comm_request> request(post_send(data, bytes, peer));
+    complete(*request);
 }
 
 void MpiComm::receive(void* data, int64_t bytes, int peer) {
-    check_usable("receive");
-    check_peer(peer, "receive peer");
-    if (peer == rank_) invalid("rank " + std::to_string(rank_) + " cannot receive from itself");
-    mpi::Request request = nullptr;
-    const mpi::Api& m = mpi::api();
-    check(m.Irecv(data, count(bytes, "receive"), m.byte, peer, kSendTag, comm_, &request), "MPI_Irecv");
-    wait(&request, 1, "receive");
+    const std::unique_ptr<xdit_comm_request> request(post_receive(data, bytes, peer));
+    complete(*request);
 }
 
 void MpiComm::barrier() {

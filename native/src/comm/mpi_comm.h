@@ -59,6 +59,7 @@ private:
     void wait(mpi::Request* requests, int count, const char* operation);
     int count(int64_t bytes, const char* operation) const;
     void check_peer(int peer, const char* what) const;
+    void check_point_to_point(int peer, bool sending) const;
 
     mpi::Comm comm_;
     double timeout_;

@@ -40,7 +40,7 @@ public:
 
     ThreadPool& pool() { return pool_; }
     // Single-threaded f32 GEMM of one block (OpenBLAS or the built-in kernel), for kernels that
-    // tile their own work (attention, convolution).
+    // tile their own work (convolution).
     void block_gemm(const float* a, bool a_transposed, int64_t lda, const float* b, bool b_transposed, int64_t ldb,
                     float* out, int64_t ldc, int64_t rows, int64_t n, int64_t k, bool accumulate) const;
 

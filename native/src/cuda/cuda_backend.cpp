@@ -122,5 +122,35 @@ void CudaBackend::map(const MapOp& op) {
     launch_map(op, stream_);
 }
 
+void CudaBackend::softmax(const TensorDesc& x, const TensorDesc& out) {
+    DeviceScope scope(device_);
+    launch_softmax(x, out, stream_);
+}
+
+void CudaBackend::layer_norm(const NormArgs& args) {
+    DeviceScope scope(device_);
+    launch_layer_norm(args, stream_);
+}
+
+void CudaBackend::rms_norm(const NormArgs& args) {
+    DeviceScope scope(device_);
+    launch_rms_norm(args, stream_);
+}
+
+void CudaBackend::attention(const AttentionArgs& args) {
+    DeviceScope scope(device_);
+    launch_attention(args, stream_);
+}
+
+void CudaBackend::attention_merge(const MergeArgs& args) {
+    DeviceScope scope(device_);
+    launch_attention_merge(args, stream_);
+}
+
+void CudaBackend::rope(const RopeArgs& args) {
+    DeviceScope scope(device_);
+    launch_rope(args, stream_);
+}
+
 }  // namespace cuda
 }  // namespace xdit

@@ -29,6 +29,12 @@ public:
     void copy(const TensorDesc& src, const TensorDesc& out) override;
     void map(const MapOp& op) override;
     void gemm(const GemmProblem& problem) override;
+    void softmax(const TensorDesc& x, const TensorDesc& out) override;
+    void layer_norm(const NormArgs& args) override;
+    void rms_norm(const NormArgs& args) override;
+    void attention(const AttentionArgs& args) override;
+    void attention_merge(const MergeArgs& args) override;
+    void rope(const RopeArgs& args) override;
 
 private:
     cublasLtHandle_t lt_handle();

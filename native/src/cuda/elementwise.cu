@@ -1,68 +1,15 @@
 // Elementwise CUDA kernels over arbitrary strides: fill, copy/cast, add/mul, bias + activation.
 // One thread per element; the coalesced shape and strides travel by value in the launch.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
-#include <array>
 #include <type_traits>
 
 #include "core/dtype.h"
 #include "cuda_check.h"
+#include "device_elements.cuh"
 #include "kernels.h"
 
 namespace xdit::cuda {
 
 namespace {
-
-template <int K>
-struct Indexer {
-    int rank;
-    int64_t shape[XDIT_MAX_RANK];
-    int64_t strides[K][XDIT_MAX_RANK];
-
-    __device__ void offsets(int64_t index, int64_t* out) const {
-        for (int t = 0; t < K; ++t) out[t] = 0;
-        for (int d = rank - 1; d >= 0; --d) {
-            const int64_t coordinate = index % shape[d];
-            index /= shape[d];
-            for (int t = 0; t < K; ++t) out[t] += coordinate * strides[t][d];
-        }
-    }
-};
-
-template <int K>
-Indexer<K> make_indexer(const std::array<const TensorDesc*, K>& tensors, int64_t* total) {
-    Indexer<K> ix{};
-    int64_t* rows[K];
-    for (int t = 0; t < K; ++t) {
-        for (int d = 0; d < tensors[0]->rank; ++d) ix.strides[t][d] = tensors[t]->strides[d];
-        rows[t] = ix.strides[t];
-    }
-    for (int d = 0; d < tensors[0]->rank; ++d) ix.shape[d] = tensors[0]->shape[d];
-    ix.rank = coalesce_dims(tensors[0]->rank, ix.shape, rows, K);
-    *total = 1;
-    for (int d = 0; d < ix.rank; ++d) *total *= ix.shape[d];
-    return ix;
-}
-
-constexpr int kThreads = 256;
-
-unsigned blocks_for(int64_t total) { return static_cast<unsigned>((total + kThreads - 1) / kThreads); }
-
-void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
-
-// Element conversions through float (floats), int64 (integers) or bool.
-template <class T> __device__ inline float load_float(T v) { return static_cast<float>(v); }
-template <> __device__ inline float load_float(__half v) { return __half2float(v); }
-template <> __device__ inline float load_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <> __device__ inline float load_float(bool v) { return v ? 1.0f : 0.0f; }
-
-template <class T> __device__ inline T store_float(float v) { return static_cast<T>(v); }
-template <> __device__ inline __half store_float(float v) { return __float2half_rn(v); }
-template <> __device__ inline __nv_bfloat16 store_float(float v) { return __float2bfloat16_rn(v); }
-
-template <class T> constexpr bool is_float_v =
-    std::is_same_v<T, float> || std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
 
 template <class S, class D>
 __device__ inline D convert(S v) {
@@ -85,16 +32,6 @@ void dispatch(int32_t dtype, Fn&& fn) {
         case XDIT_DTYPE_I64: fn(int64_t{}); return;
         case XDIT_DTYPE_BOOL: fn(bool{}); return;
         default: invalid("unknown dtype " + std::to_string(dtype));
-    }
-}
-
-template <class Fn>
-void dispatch_float(int32_t dtype, Fn&& fn) {
-    switch (dtype) {
-        case XDIT_DTYPE_F32: fn(float{}); return;
-        case XDIT_DTYPE_F16: fn(__half{}); return;
-        case XDIT_DTYPE_BF16: fn(__nv_bfloat16{}); return;
-        default: invalid(std::string("expected a float dtype, got ") + dtype_name(dtype));
     }
 }
 

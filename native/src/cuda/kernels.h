@@ -1,4 +1,5 @@
-// Launchers of the CUDA kernels in elementwise.cu, callable from host C++ code. Operands are
+// Launchers of the CUDA kernels (elementwise.cu, normalization.cu, attention.cu, rope.cu), callable
+// from host C++ code. Operands are
 // validated descriptors of device memory; every launch is asynchronous on `stream`.
 #pragma once
 
@@ -16,5 +17,15 @@ void launch_map(const MapOp& op, cudaStream_t stream);
 // In place on a float tensor whose last dim has n columns: x = epilogue(x + bias[column]); bias is
 // a contiguous [n] vector of the same dtype, or null.
 void launch_bias_epilogue(const TensorDesc& out, const void* bias, int32_t epilogue, cudaStream_t stream);
+
+void launch_layer_norm(const NormArgs& args, cudaStream_t stream);
+void launch_rms_norm(const NormArgs& args, cudaStream_t stream);
+void launch_softmax(const TensorDesc& x, const TensorDesc& out, cudaStream_t stream);
+
+// The generic attention path: any head dimension up to 512 (UNSUPPORTED beyond).
+void launch_attention(const AttentionArgs& args, cudaStream_t stream);
+void launch_attention_merge(const MergeArgs& args, cudaStream_t stream);
+
+void launch_rope(const RopeArgs& args, cudaStream_t stream);
 
 }  // namespace xdit::cuda

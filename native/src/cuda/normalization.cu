@@ -1,0 +1,157 @@
+// Row-wise CUDA kernels: layer norm (affine, adaLN modulation), RMS norm and softmax over the last
+// dimension. One block per row, fp32 statistics from two passes over the row (mean first, then the
+// centred squares, as the CPU computes them), block reductions through warp shuffles.
+#include "device_elements.cuh"
+#include "kernels.h"
+
+namespace xdit::cuda {
+
+namespace {
+
+constexpr int kRowThreads = 256;
+
+enum class Reduce { Sum, Max };
+
+// The block-wide sum or max of v, returned to every thread. `shared` holds one float per warp.
+template <Reduce R>
+__device__ float block_reduce(float v, float* shared) {
+    for (int offset = 16; offset > 0; offset /= 2) {
+        const float other = __shfl_xor_sync(0xffffffffu, v, offset);
+        v = R == Reduce::Sum ? v + other : fmaxf(v, other);
+    }
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+    __syncthreads();  // `shared` may still be read by an earlier reduction
+    if (lane == 0) shared[warp] = v;
+    __syncthreads();
+    v = lane < warps ? shared[lane] : (R == Reduce::Sum ? 0.0f : -INFINITY);
+    for (int offset = 16; offset > 0; offset /= 2) {
+        const float other = __shfl_xor_sync(0xffffffffu, v, offset);
+        v = R == Reduce::Sum ? v + other : fmaxf(v, other);
+    }
+    return v;
+}
+
+// A [C] parameter vector (weight, bias) with its stride, or none.
+template <class T>
+struct Parameter {
+    const T* data = nullptr;
+    int64_t stride = 0;
+
+    __device__ bool present() const { return data != nullptr; }
+    __device__ float operator[](int64_t i) const { return load_float(data[i * stride]); }
+};
+
+template <class T>
+Parameter<T> parameter(const std::optional<TensorDesc>& t) {
+    return t ? Parameter<T>{static_cast<const T*>(t->data), t->strides[0]} : Parameter<T>{};
+}
+
+// Tensors: x, out, scale, shift (absent ones alias x and are not read).
+template <class T>
+__global__ void layer_norm_kernel(const T* x, T* out, const T* scale, const T* shift, bool modulate_scale,
+                                  bool modulate_shift, Parameter<T> weight, Parameter<T> bias, float eps,
+                                  RowIndexer<4> r) {
+    __shared__ float shared[32];
+    int64_t o[4];
+    r.rows.offsets(blockIdx.x, o);
+    const int64_t c = r.length;
+    float sum = 0.0f;
+    for (int64_t i = threadIdx.x; i < c; i += blockDim.x) sum += load_float(x[o[0] + i * r.inner[0]]);
+    const float mean = block_reduce<Reduce::Sum>(sum, shared) / float(c);
+    float squares = 0.0f;
+    for (int64_t i = threadIdx.x; i < c; i += blockDim.x) {
+        const float d = load_float(x[o[0] + i * r.inner[0]]) - mean;
+        squares += d * d;
+    }
+    const float inv = rsqrtf(block_reduce<Reduce::Sum>(squares, shared) / float(c) + eps);
+    for (int64_t i = threadIdx.x; i < c; i += blockDim.x) {
+        float y = (load_float(x[o[0] + i * r.inner[0]]) - mean) * inv;
+        if (weight.present()) y *= weight[i];
+        if (bias.present()) y += bias[i];
+        if (modulate_scale) y *= 1.0f + load_float(scale[o[2] + i * r.inner[2]]);
+        if (modulate_shift) y += load_float(shift[o[3] + i * r.inner[3]]);
+        out[o[1] + i * r.inner[1]] = store_float<T>(y);
+    }
+}
+
+template <class T>
+__global__ void rms_norm_kernel(const T* x, T* out, Parameter<T> weight, float eps, RowIndexer<2> r) {
+    __shared__ float shared[32];
+    int64_t o[2];
+    r.rows.offsets(blockIdx.x, o);
+    const int64_t c = r.length;
+    float squares = 0.0f;
+    for (int64_t i = threadIdx.x; i < c; i += blockDim.x) {
+        const float v = load_float(x[o[0] + i * r.inner[0]]);
+        squares += v * v;
+    }
+    const float inv = rsqrtf(block_reduce<Reduce::Sum>(squares, shared) / float(c) + eps);
+    for (int64_t i = threadIdx.x; i < c; i += blockDim.x) {
+        float y = load_float(x[o[0] + i * r.inner[0]]) * inv;
+        if (weight.present()) y *= weight[i];
+        out[o[1] + i * r.inner[1]] = store_float<T>(y);
+    }
+}
+
+template <class T>
+__global__ void softmax_kernel(const T* x, T* out, RowIndexer<2> r) {
+    __shared__ float shared[32];
+    int64_t o[2];
+    r.rows.offsets(blockIdx.x, o);
+    const int64_t c = r.length;
+    float m = -INFINITY;
+    for (int64_t i = threadIdx.x; i < c; i += blockDim.x) m = fmaxf(m, load_float(x[o[0] + i * r.inner[0]]));
+    m = block_reduce<Reduce::Max>(m, shared);
+    float sum = 0.0f;
+    for (int64_t i = threadIdx.x; i < c; i += blockDim.x) sum += expf(load_float(x[o[0] + i * r.inner[0]]) - m);
+    const float inv = 1.0f / block_reduce<Reduce::Sum>(sum, shared);
+    for (int64_t i = threadIdx.x; i < c; i += blockDim.x)
+        out[o[1] + i * r.inner[1]] = store_float<T>(expf(load_float(x[o[0] + i * r.inner[0]]) - m) * inv);
+}
+
+// Rows are launched one block each; a grid holds at most 2^31 − 1 blocks.
+unsigned row_blocks(int64_t rows) {
+    if (rows > 0x7fffffff) fail(XDIT_STATUS_UNSUPPORTED, "more than 2^31 - 1 rows in one normalisation");
+    return static_cast<unsigned>(rows);
+}
+
+}  // namespace
+
+void launch_layer_norm(const NormArgs& a, cudaStream_t stream) {
+    dispatch_float(a.x.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        const TensorDesc& scale = a.scale ? *a.scale : a.x;
+        const TensorDesc& shift = a.shift ? *a.shift : a.x;
+        const RowIndexer<4> r = make_row_indexer<4>({&a.x, &a.out, &scale, &shift});
+        if (r.count == 0) return;
+        layer_norm_kernel<T><<<row_blocks(r.count), kRowThreads, 0, stream>>>(
+            static_cast<const T*>(a.x.data), static_cast<T*>(a.out.data), static_cast<const T*>(scale.data),
+            static_cast<const T*>(shift.data), a.scale.has_value(), a.shift.has_value(), parameter<T>(a.weight),
+            parameter<T>(a.bias), static_cast<float>(a.eps), r);
+        check_launch("layer norm kernel");
+    });
+}
+
+void launch_rms_norm(const NormArgs& a, cudaStream_t stream) {
+    dispatch_float(a.x.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        const RowIndexer<2> r = make_row_indexer<2>({&a.x, &a.out});
+        if (r.count == 0) return;
+        rms_norm_kernel<T><<<row_blocks(r.count), kRowThreads, 0, stream>>>(
+            static_cast<const T*>(a.x.data), static_cast<T*>(a.out.data), parameter<T>(a.weight), static_cast<float>(a.eps), r);
+        check_launch("RMS norm kernel");
+    });
+}
+
+void launch_softmax(const TensorDesc& x, const TensorDesc& out, cudaStream_t stream) {
+    dispatch_float(x.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        const RowIndexer<2> r = make_row_indexer<2>({&x, &out});
+        if (r.count == 0) return;
+        softmax_kernel<T><<<row_blocks(r.count), kRowThreads, 0, stream>>>(static_cast<const T*>(x.data),
+                                                                          static_cast<T*>(out.data), r);
+        check_launch("softmax kernel");
+    });
+}
+
+}  // namespace xdit::cuda
