@@ -137,6 +137,16 @@ void CudaBackend::rms_norm(const NormArgs& args) {
     launch_rms_norm(args, stream_);
 }
 
+void CudaBackend::group_norm(const NormArgs& args) {
+    DeviceScope scope(device_);
+    launch_group_norm(args, false, stream_);
+}
+
+void CudaBackend::group_norm_stats(const NormArgs& args) {
+    DeviceScope scope(device_);
+    launch_group_norm(args, true, stream_);
+}
+
 void CudaBackend::attention(const AttentionArgs& args) {
     DeviceScope scope(device_);
     launch_attention(args, stream_);
@@ -150,6 +160,11 @@ void CudaBackend::attention_merge(const MergeArgs& args) {
 void CudaBackend::rope(const RopeArgs& args) {
     DeviceScope scope(device_);
     launch_rope(args, stream_);
+}
+
+void CudaBackend::conv2d(const ConvArgs& args) {
+    DeviceScope scope(device_);
+    launch_conv2d(args, stream_);
 }
 
 }  // namespace cuda

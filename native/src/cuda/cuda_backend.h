@@ -32,9 +32,12 @@ public:
     void softmax(const TensorDesc& x, const TensorDesc& out) override;
     void layer_norm(const NormArgs& args) override;
     void rms_norm(const NormArgs& args) override;
+    void group_norm(const NormArgs& args) override;
+    void group_norm_stats(const NormArgs& args) override;
     void attention(const AttentionArgs& args) override;
     void attention_merge(const MergeArgs& args) override;
     void rope(const RopeArgs& args) override;
+    void conv2d(const ConvArgs& args) override;
 
 private:
     cublasLtHandle_t lt_handle();

@@ -1,4 +1,4 @@
-// Launchers of the CUDA kernels (elementwise.cu, normalization.cu, attention.cu, rope.cu), callable
+// Launchers of the CUDA kernels (elementwise, normalization, attention, rope, convolution .cu), callable
 // from host C++ code. Operands are
 // validated descriptors of device memory; every launch is asynchronous on `stream`.
 #pragma once
@@ -21,6 +21,10 @@ void launch_bias_epilogue(const TensorDesc& out, const void* bias, int32_t epilo
 void launch_layer_norm(const NormArgs& args, cudaStream_t stream);
 void launch_rms_norm(const NormArgs& args, cudaStream_t stream);
 void launch_softmax(const TensorDesc& x, const TensorDesc& out, cudaStream_t stream);
+// Group norm of args.x, or with statistics_only its per-(sample, group) mean and Σ(x − mean)² into
+// args.stats; with args.stats given (and not statistics_only) it normalises with (mean, 1/√(var + eps)).
+void launch_group_norm(const NormArgs& args, bool statistics_only, cudaStream_t stream);
+void launch_conv2d(const ConvArgs& args, cudaStream_t stream);
 
 // The generic attention path: any head dimension up to 512 (UNSUPPORTED beyond).
 void launch_attention(const AttentionArgs& args, cudaStream_t stream);
