@@ -122,6 +122,16 @@ internal static class OpChecks
             var (input, weight, bias, output) = (x.Random(2, 2, 64, 13, 11), x.Random(1, 64), x.Random(1, 64), x.Poisoned(2, 64, 13, 11));
             return () => { Normalization.GroupNorm(input, 32, weight, bias, 1e-6, output); return [output]; };
         }));
+        cases.Add(Op("group_norm_statistics", "[2,64,13,11], 32 groups (the parallel VAE's first half)", x =>
+        {
+            var input = x.Random(2, 2, 64, 13, 11);
+            return () => [Normalization.GroupNormStatistics(input, 32)];
+        }));
+        cases.Add(Op("group_norm_with_statistics", "[2,64,13,11], 32 groups (its second half)", x =>
+        {
+            var (input, statistics, weight, bias) = (x.Random(2, 2, 64, 13, 11), x.RandomF32(1, 2, 32, 2), x.Random(1, 64), x.Random(1, 64));
+            return () => [Normalization.GroupNormWithStatistics(input, 32, statistics, weight, bias)];
+        }));
         cases.Add(Op("softmax", "[3,7,301]", x =>
         {
             var (input, output) = (x.Random(4, 3, 7, 301), x.Poisoned(3, 7, 301));
