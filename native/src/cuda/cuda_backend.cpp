@@ -107,65 +107,25 @@ void CudaBackend::synchronize() {
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
 }
 
-void CudaBackend::fill(const TensorDesc& out, double value) {
+// Every kernel launch: on this context's device, ordered on its stream.
+template <class Launch, class... Args>
+void CudaBackend::launch(Launch launcher, const Args&... args) {
     DeviceScope scope(device_);
-    launch_fill(out, value, stream_);
+    launcher(args..., stream_);
 }
 
-void CudaBackend::copy(const TensorDesc& src, const TensorDesc& out) {
-    DeviceScope scope(device_);
-    launch_copy(src, out, stream_);
-}
-
-void CudaBackend::map(const MapOp& op) {
-    DeviceScope scope(device_);
-    launch_map(op, stream_);
-}
-
-void CudaBackend::softmax(const TensorDesc& x, const TensorDesc& out) {
-    DeviceScope scope(device_);
-    launch_softmax(x, out, stream_);
-}
-
-void CudaBackend::layer_norm(const NormArgs& args) {
-    DeviceScope scope(device_);
-    launch_layer_norm(args, stream_);
-}
-
-void CudaBackend::rms_norm(const NormArgs& args) {
-    DeviceScope scope(device_);
-    launch_rms_norm(args, stream_);
-}
-
-void CudaBackend::group_norm(const NormArgs& args) {
-    DeviceScope scope(device_);
-    launch_group_norm(args, false, stream_);
-}
-
-void CudaBackend::group_norm_stats(const NormArgs& args) {
-    DeviceScope scope(device_);
-    launch_group_norm(args, true, stream_);
-}
-
-void CudaBackend::attention(const AttentionArgs& args) {
-    DeviceScope scope(device_);
-    launch_attention(args, stream_);
-}
-
-void CudaBackend::attention_merge(const MergeArgs& args) {
-    DeviceScope scope(device_);
-    launch_attention_merge(args, stream_);
-}
-
-void CudaBackend::rope(const RopeArgs& args) {
-    DeviceScope scope(device_);
-    launch_rope(args, stream_);
-}
-
-void CudaBackend::conv2d(const ConvArgs& args) {
-    DeviceScope scope(device_);
-    launch_conv2d(args, stream_);
-}
+void CudaBackend::fill(const TensorDesc& out, double value) { launch(launch_fill, out, value); }
+void CudaBackend::copy(const TensorDesc& src, const TensorDesc& out) { launch(launch_copy, src, out); }
+void CudaBackend::map(const MapOp& op) { launch(launch_map, op); }
+void CudaBackend::softmax(const TensorDesc& x, const TensorDesc& out) { launch(launch_softmax, x, out); }
+void CudaBackend::layer_norm(const NormArgs& args) { launch(launch_layer_norm, args); }
+void CudaBackend::rms_norm(const NormArgs& args) { launch(launch_rms_norm, args); }
+void CudaBackend::group_norm(const NormArgs& args) { launch(launch_group_norm, args, false); }
+void CudaBackend::group_norm_stats(const NormArgs& args) { launch(launch_group_norm, args, true); }
+void CudaBackend::attention(const AttentionArgs& args) { launch(launch_attention, args); }
+void CudaBackend::attention_merge(const MergeArgs& args) { launch(launch_attention_merge, args); }
+void CudaBackend::rope(const RopeArgs& args) { launch(launch_rope, args); }
+void CudaBackend::conv2d(const ConvArgs& args) { launch(launch_conv2d, args); }
 
 }  // namespace cuda
 }  // namespace xdit

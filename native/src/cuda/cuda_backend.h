@@ -41,6 +41,8 @@ public:
 
 private:
     cublasLtHandle_t lt_handle();
+    template <class Launch, class... Args>
+    void launch(Launch launcher, const Args&... args);
 
     int device_;
     std::string name_;
