@@ -42,9 +42,13 @@ public sealed class SD3PatchEmbedding : Module
         // features in Patchify's (c, ph, pw) order.
         var patches = Layout.Patchify(latents, p);
         var projected = MatMul.Gemm(patches, weight.View(weight.Size(0), -1), Projection.Bias!.Value);
-        var gridWidth = latents.Size(3) / p;
-        var positions = SinCosPositionEmbedding.CropCenter(PositionTable.Value, (int)gridRows, (int)gridWidth)
-            .Narrow(0, gridRowStart * gridWidth, latents.Size(2) / p * gridWidth);
-        return Elementwise.Add(projected, positions.Unsqueeze(0)).MoveToOuterScope();
+        var (bandRows, gridWidth) = (latents.Size(2) / p, latents.Size(3) / p);
+        // The band's rows of the whole latent's table window, added in place through views (no copy of
+        // the table, whatever the band).
+        var positions = SinCosPositionEmbedding.CenterWindow(PositionTable.Value, (int)gridRows, (int)gridWidth)
+            .Narrow(0, gridRowStart, bandRows);
+        var tokens = projected.View(projected.Size(0), bandRows, gridWidth, projected.Size(2));
+        Elementwise.Add(tokens, positions.Unsqueeze(0), tokens);
+        return projected.MoveToOuterScope();
     }
 }

@@ -117,6 +117,25 @@ public static class SinCosPositionEmbedding
     /// the result is a new contiguous tensor [height·width, C] of the same dtype.</summary>
     public static Tensor CropCenter(Tensor table, int height, int width)
     {
+        using var window = CenterWindow(table, height, width);
+        var result = Tensor.Empty(table.Context, table.DType, (long)height * width, window.Size(2));
+        try
+        {
+            using var resultGrid = result.View(height, width, window.Size(2));
+            Elementwise.Copy(window, resultGrid);
+            return result;
+        }
+        catch
+        {
+            result.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The same centre crop as a view [height, width, C] into <paramref name="table"/>, no copy
+    /// (a PipeFusion band narrows it to its rows and adds it where it lies).</summary>
+    public static Tensor CenterWindow(Tensor table, int height, int width)
+    {
         ArgumentNullException.ThrowIfNull(table);
         if (table.Rank is < 2 or > 3 || (table.Rank == 3 && table.Size(0) != 1))
             throw new ArgumentException($"the position table must be [rows, C] or [1, rows, C], got {table}", nameof(table));
@@ -126,22 +145,9 @@ public static class SinCosPositionEmbedding
         if ((long)maxSize * maxSize != cells)
             throw new ArgumentException($"the position table {table} has {cells} rows, not a square grid", nameof(table));
         var (top, left) = CropOrigin(maxSize, height, width);
-
         using var grid = table.Reshape(maxSize, maxSize, channels);
         using var rows = grid.Narrow(0, top, height);
-        using var window = rows.Narrow(1, left, width);
-        var result = Tensor.Empty(table.Context, table.DType, (long)height * width, channels);
-        try
-        {
-            using var resultGrid = result.View(height, width, channels);
-            Elementwise.Copy(window, resultGrid);
-            return result;
-        }
-        catch
-        {
-            result.Dispose();
-            throw;
-        }
+        return rows.Narrow(1, left, width);
     }
 
     static (int Top, int Left) CropOrigin(int maxSize, int height, int width)
