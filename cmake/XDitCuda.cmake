@@ -42,6 +42,7 @@ endif()
 # statically (the library then loads on machines without CUDA), cuBLASLt loaded at run time.
 function(xdit_add_cuda_backend target)
   target_sources(${target} PRIVATE
+    native/src/comm/nccl_comm.cpp
     native/src/cuda/cuda_backend.cpp
     native/src/cuda/cublaslt.cpp
     native/src/cuda/cuda_gemm.cpp

@@ -3,12 +3,18 @@
 # .NET SDK and no internet. Prepare it on a build machine with
 #     dotnet pwsh -NoProfile -File build.ps1 gpukit      # writes artifacts/gpukit/xdit (self-contained)
 # then, on the GPU machine, from the repository root (artifacts/gpukit carried along):
-#     bench/gpu/run.sh [stage ...]                       # default: build env ops sanitizer bench torch
+#     bench/gpu/run.sh [stage ...]                       # default: build env ops comm meshes sanitizer bench torch
 # Stages, each under its own time limit (< 10 minutes):
 #   build      the native library with this machine's CUDA (kernels for sm_80 and sm_90), alone first,
 #              so that a compile error on a newer toolkit shows at once
 #   env        xdit check: the library, the CUDA runtime and devices it finds
 #   ops        xdit check --ops --device cuda: every operator against the CPU backend, f32 and bf16
+#   comm       xdit check --comm inproc --device cuda: every collective between 4 in-process ranks that
+#              share the GPU (device-to-device copies ordered by events between their streams); then, where
+#              libnccl.so.2 is found (PyTorch's packages ship it; or XDIT_NCCL_LIB), the NCCL communicator
+#              with one rank
+#   meshes     xdit check --meshes --device cuda: every parallel method (≤ 8 ranks sharing the GPU) of the
+#              tiny PixArt, SD3 and Flux against the single-rank run, each mesh twice, f32 then bf16
 #   sanitizer  the f32 op checks again under compute-sanitizer's memcheck (skipped where it is absent)
 #   bench      the op cases timed on the GPU in bf16 (synchronised calls, median of 7)
 #   torch      the same GEMM and attention shapes in PyTorch on the same card (skipped without PyTorch)
@@ -22,7 +28,7 @@ mkdir -p "$out"
 : > "$out/summary.tsv"
 export XDIT_NATIVE_LIB=$build/libxdit_native.so
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(build env ops sanitizer bench torch)
+[ ${#stages[@]} -eq 0 ] && stages=(build env ops comm meshes sanitizer bench torch)
 
 # run_stage NAME SECONDS COMMAND...: logs to $OUT/NAME.log, shows its tail, records exit code and time.
 run_stage() {
@@ -38,6 +44,20 @@ run_stage() {
     printf '%s\t%s\t%s\t%s\n' "$name" "$rc" "$((SECONDS - start))" "${verdict:-}" >> "$out/summary.tsv"
 }
 
+# The libnccl.so.2 that PyTorch's packages ship (nvidia/nccl/lib beside torch), or the system's.
+nccl_library() {
+    local path
+    path=$(python3 - 2> /dev/null <<'PY'
+import glob, os, torch
+here = os.path.dirname(torch.__file__)
+found = glob.glob(os.path.join(os.path.dirname(here), "nvidia", "nccl", "lib", "libnccl.so.2")) + glob.glob(os.path.join(here, "lib", "libnccl.so*"))
+print(found[0] if found else "")
+PY
+    )
+    [ -n "$path" ] || path=$(ldconfig -p 2> /dev/null | awk '/libnccl\.so\.2 / { print $NF; exit }')
+    [ -n "$path" ] && echo "$path"
+}
+
 skip() { printf '%s\tskipped\t0\t%s\n' "$1" "$2" >> "$out/summary.tsv"; echo "== $1 skipped: $2"; }
 
 for stage in "${stages[@]}"; do
@@ -49,6 +69,15 @@ for stage in "${stages[@]}"; do
             run_stage env 120 "$kit/xdit" check ;;
         ops)
             run_stage ops 540 "$kit/xdit" check --ops --device cuda:0 --dtype f32,bf16 --json "$out/ops.json" ;;
+        comm)
+            run_stage comm 120 "$kit/xdit" check --comm inproc --ranks 4 --device cuda:0
+            export XDIT_NCCL_LIB=${XDIT_NCCL_LIB:-$(nccl_library)}
+            if [ -n "$XDIT_NCCL_LIB" ]; then
+                run_stage nccl 120 "$kit/xdit" check --comm nccl --device cuda:0
+            else skip nccl "libnccl.so.2 not found (set XDIT_NCCL_LIB)"; fi ;;
+        meshes)
+            run_stage meshes 300 "$kit/xdit" check --meshes --device cuda:0 --dtype f32 --json "$out/meshes.json"
+            run_stage meshes-bf16 240 "$kit/xdit" check --meshes --device cuda:0 --dtype bf16 --json "$out/meshes-bf16.json" ;;
         sanitizer)
             if command -v compute-sanitizer > /dev/null; then
                 run_stage sanitizer 570 compute-sanitizer --tool memcheck --error-exitcode 99 \
@@ -61,7 +90,7 @@ for stage in "${stages[@]}"; do
                 run_stage torch 300 python3 "$root/bench/gpu/torch_ops.py" "$out/torch.json"
             else skip torch "PyTorch with CUDA not found"; fi ;;
         *)
-            echo "unknown stage '$stage' (stages: build env ops sanitizer bench torch)" >&2
+            echo "unknown stage '$stage' (stages: build env ops comm meshes sanitizer bench torch)" >&2
             exit 2 ;;
     esac
 done

@@ -61,9 +61,6 @@ public static class BenchCommand
             if (http) return Throughput(source, folder, name, request, single, concurrencies.Count > 0 ? concurrencies : [1, 2, 4], requests,
                 TimeSpan.FromSeconds(maxSeconds), json, output);
 #endif
-            if (meshes.Any(m => m.WorldSize > 1) && source.Device.Kind != DeviceKind.Cpu)
-                throw new UsageException("parallel meshes run on in-process CPU ranks in this version; use --device cpu");
-
             var reports = meshes.Select(mesh => Measure(source, folder, request, mesh, runs, warmup)).ToList();
             output.WriteLine();
             output.WriteLine($"{name}, {request.Height}x{request.Width}, {request.BatchSize} image(s), {steps} steps, {runs} runs after {warmup} warm-up");
@@ -158,7 +155,9 @@ public static class BenchCommand
             (samples.TryGetValue("total", out var totals) ? totals : samples["total"] = []).Add(result.Timings.Sum(t => t.Duration.TotalMilliseconds));
         }
         var device = mesh.WorldSize == 1 ? loaded.Context.ToString()
-            : $"{mesh.WorldSize} in-process CPU ranks, {Math.Max(1, Environment.ProcessorCount / mesh.WorldSize)} threads each";
+            : source.Device.Kind == DeviceKind.Cpu
+                ? $"{mesh.WorldSize} in-process CPU ranks, {Math.Max(1, Environment.ProcessorCount / mesh.WorldSize)} threads each"
+                : $"{mesh.WorldSize} in-process ranks sharing {source.Device}";
         return new MeshReport(mesh, device, samples, stepFlops.Count > 0 ? stepFlops.Max() : 0, communication!);
     }
 

@@ -3,23 +3,41 @@ using XDit.Parallel;
 namespace XDit.Cli;
 
 /// <summary>
-/// <c>xdit check --comm mpi</c> (under mpirun) or <c>xdit check --comm inproc --ranks N</c>: every
-/// collective of the communicator against its sequential reference (<see cref="CollectiveCheck"/>), one
-/// table from rank 0, exit code 1 when any rank saw a wrong result.
+/// <c>xdit check --comm mpi</c> (under mpirun), <c>xdit check --comm inproc --ranks N [--device cuda:N]</c> or
+/// <c>xdit check --comm nccl --device cuda:N [--ranks N]</c>: every collective of the communicator against its
+/// sequential reference (<see cref="CollectiveCheck"/>), one table from rank 0, exit code 1 when any rank saw
+/// a wrong result. In-process ranks on a GPU share it, each with its own context and stream; NCCL ranks
+/// have a GPU each (by default one rank).
 /// </summary>
 public static class CommCheckCommand
 {
-    public static int Run(string comm, int ranks, TextWriter output)
+    public static int Run(string comm, int ranks, Device device, TextWriter output)
     {
+        if (comm == "mpi" && device.Kind != DeviceKind.Cpu)
+            throw new UsageException($"--device {device} is for --comm inproc or nccl; --comm mpi moves host memory");
         List<CollectiveOutcome>[] outcomes;
         switch (comm)
         {
             case "inproc":
                 outcomes = InProcessWorld.Run(ranks, world =>
                 {
-                    using var context = DeviceContext.Create(Device.Cpu, new ContextOptions { NumThreads = 1 });
+                    using var context = DeviceContext.Create(device, new ContextOptions { NumThreads = 1 });
                     return CollectiveCheck.Run(world, context);
                 });
+                output.WriteLine($"{ranks} in-process ranks on {device}");
+                break;
+            case "nccl":
+                if (device.Kind != DeviceKind.Cuda) throw new UsageException("--comm nccl runs on GPUs: add --device cuda:N (the first rank's GPU)");
+                var version = NcclCommunicator.Version;
+                // One GPU per rank (NCCL's rule): rank r on cuda:N+r; the in-process world bootstraps the unique id.
+                outcomes = InProcessWorld.Run(ranks, bootstrap =>
+                {
+                    using var context = DeviceContext.Create(Device.Cuda(device.Index + bootstrap.Rank));
+                    using var nccl = NcclCommunicator.Create(bootstrap, context);
+                    return CollectiveCheck.Run(nccl, context);
+                });
+                output.WriteLine($"NCCL {version / 10000}.{version / 100 % 100}.{version % 100}: {ranks} in-process rank(s) on " +
+                                 string.Join(", ", Enumerable.Range(device.Index, ranks).Select(i => $"cuda:{i}")));
                 break;
             case "mpi":
                 if (!MpiCommunicator.LaunchedByMpirun) throw new UsageException("--comm mpi: start the ranks with mpirun (mpirun -np 4 xdit check --comm mpi)");
@@ -39,7 +57,7 @@ public static class CommCheckCommand
                 output.WriteLine($"MPI world of {size} ranks (rank 0's results; every rank checks its own and exits 1 on a failure)");
                 break;
             default:
-                throw new UsageException($"--comm must be inproc or mpi, got '{comm}'");
+                throw new UsageException($"--comm must be inproc, mpi or nccl, got '{comm}'");
         }
         output.WriteLine("| collective | result | detail |");
         output.WriteLine("|---|---|---|");

@@ -78,13 +78,13 @@ public static class GenerateCommand
         {
             var request = makeRequest(PipelineLoader.DefaultImageSize(folder), defaults);
             ParallelGeneration.Validate(folder, request, parallel);
-            output.WriteLine($"running on {parallel.WorldSize} in-process ranks ({parallel})");
+            output.WriteLine($"running on {parallel.WorldSize} in-process ranks on {source.Device} ({parallel})");
             var progress = new ProgressLine(output);
-            var result = ParallelGeneration.Run(folder, request, parallel, source.DType, progress: progress);
+            var result = ParallelGeneration.Run(folder, request, parallel, source.DType, progress: progress, device: source.Device);
             progress.Finish();
             WriteOutputs(result, request, outputType, outputPath, name, output, parallel);
             PrintTimings(result, output);
-            if (checkSingleRank) CompareWithSingleRank(folder, request, source.DType, result, output);
+            if (checkSingleRank) CompareWithSingleRank(folder, request, source.DType, source.Device, result, output);
             return 0;
         }
         catch (XDitException e) when (e.Status == Native.XditStatus.InvalidArgument)
@@ -110,6 +110,9 @@ public static class GenerateCommand
             throw new UsageException($"--comm mpi: start the ranks with mpirun (mpirun -np {parallel.WorldSize} xdit generate ... --comm mpi)");
         if (source.SavesModel)
             throw new UsageException("--comm mpi with --save_model: every rank would write the folder; write it first (one process), then pass --model");
+        if (source.Device.Kind != DeviceKind.Cpu)
+            throw new UsageException($"--comm mpi moves host memory, so its ranks run on the CPU; for {source.Device} drop --comm mpi " +
+                                     "(in-process ranks share the GPU)");
         var mpiWorld = MpiCommunicator.World();
         ICommunicator world = checkCollectives ? new CheckedCommunicator(mpiWorld) : mpiWorld;
         var log = world.Rank == 0 ? output : TextWriter.Null;
@@ -137,7 +140,7 @@ public static class GenerateCommand
             {
                 WriteOutputs(result, request, outputType, outputPath, name, output, parallel);
                 PrintTimings(result, output);
-                if (checkSingleRank) CompareWithSingleRank(folder, request, source.DType, result, output);
+                if (checkSingleRank) CompareWithSingleRank(folder, request, source.DType, Device.Cpu, result, output);
             }
             world.Barrier();
             ((IDisposable)world).Dispose();
@@ -152,9 +155,10 @@ public static class GenerateCommand
 
     /// <summary><c>--check_single_rank</c>: runs the same request on one rank and prints how far the
     /// parallel result is from it.</summary>
-    static void CompareWithSingleRank(string folder, GenerationRequest request, DType dtype, GenerationResult parallel, TextWriter output)
+    static void CompareWithSingleRank(string folder, GenerationRequest request, DType dtype, Device device, GenerationResult parallel,
+        TextWriter output)
     {
-        using var context = DeviceContext.Create(Device.Cpu);
+        using var context = DeviceContext.Create(device);
         using var pipeline = PipelineLoader.Load(folder, context, dtype);
         var single = pipeline.Generate(request);
         double diff = 0, norm = 0;

@@ -25,7 +25,7 @@ public sealed class ModelSource
             _arch = options.String("arch"),
             _saveModel = options.String("save_model"),
             _seed = (ulong)options.Int("seed", 42, min: 0),
-            _device = Device.Parse(options.String("device", "cpu")!),
+            _device = ParseDevice(options.String("device", "cpu")!),
         };
         var randomWeights = options.Flag("random_weights");
         source._dtype = ParseDType(options.String("dtype", source._device.Kind == DeviceKind.Cpu ? "f32" : "bf16")!);
@@ -94,18 +94,16 @@ public sealed class ModelSource
         var load = Stopwatch.StartNew();
         if (mesh is { WorldSize: > 1 })
         {
-            if (_device.Kind != DeviceKind.Cpu)
-                throw new UsageException("parallel meshes run on in-process CPU ranks in this version; use --device cpu");
             ParallelPipeline ranks;
             try
             {
-                ranks = ParallelPipeline.Load(folder, mesh, _dtype);
+                ranks = ParallelPipeline.Load(folder, mesh, _dtype, device: _device);
             }
             catch (XDitException e) when (e.Status == Native.XditStatus.InvalidArgument)
             {
                 throw new UsageException(e.Message);
             }
-            log.WriteLine($"loaded {folder} on {mesh.WorldSize} in-process ranks ({mesh}) in {load.Elapsed.TotalSeconds:F1} s");
+            log.WriteLine($"loaded {folder} on {mesh.WorldSize} in-process ranks on {_device} ({mesh}) in {load.Elapsed.TotalSeconds:F1} s");
             return new LoadedModel(ranks, null, defaults ?? new GenerationRequest(), name ?? Path.GetFileName(folder), temporary);
         }
         var context = DeviceContext.Create(_device);
@@ -119,6 +117,18 @@ public sealed class ModelSource
         {
             context.Dispose();
             throw;
+        }
+    }
+
+    internal static Device ParseDevice(string text)
+    {
+        try
+        {
+            return Device.Parse(text);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException($"--device: {e.Message}");
         }
     }
 

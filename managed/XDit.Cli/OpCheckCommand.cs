@@ -24,7 +24,7 @@ internal static class OpCheckCommand
             .Where(c => filter is null || c.Case.Op.Contains(filter, StringComparison.OrdinalIgnoreCase) || c.Case.Shape.Contains(filter, StringComparison.OrdinalIgnoreCase))
             .ToList();
         if (cases.Count == 0) throw new UsageException($"--filter '{filter}' matches no operator case");
-        var device = Device.Parse(deviceText);
+        var device = ModelSource.ParseDevice(deviceText);
         var portable = new ContextOptions { CpuIsa = CpuIsa.Baseline, CpuGemm = CpuGemm.Builtin };
         using var reference = DeviceContext.Create(Device.Cpu, device.Kind == DeviceKind.Cpu ? portable : null);
         using var context = DeviceContext.Create(device);

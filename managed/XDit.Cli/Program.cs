@@ -11,8 +11,9 @@ try
         Console.WriteLine("                  [--compare \"1;cfg2;ulysses2;pp2xpatch4\"] [--link nvlink|pcie|ethernet|GBps]");
         Console.WriteLine("                  [--http [--concurrency 1,2,4] [--requests 8] [--max_seconds 300]]   (the HTTP service's throughput)");
         Console.WriteLine("       xdit check [--golden DIR]   (environment report, or run golden case folders)");
-        Console.WriteLine("       xdit check --comm inproc|mpi [--ranks N]   (every collective against its reference; mpi under mpirun)");
+        Console.WriteLine("       xdit check --comm inproc|mpi|nccl [--ranks N] [--device cuda:N]   (every collective against its reference; mpi under mpirun)");
         Console.WriteLine("       xdit check --ops [--device cuda:N|cpu] [--dtype f32,bf16] [--filter TEXT] [--bench] [--json FILE]   (every operator against the CPU)");
+        Console.WriteLine("       xdit check --meshes [--device cpu|cuda:N] [--dtype f32|bf16] [--arch tiny-pixart,...] [--max_ranks 8] [--filter TEXT] [--json FILE]   (every parallel method against one rank)");
         Console.WriteLine("architectures: " + string.Join(", ", XDit.Pipelines.Architectures.Names));
         Console.WriteLine("options of generate (xDiT's names; dashes or underscores): --negative_prompt --height --width --num_inference_steps");
         Console.WriteLine("  --guidance_scale --seed --num_images_per_prompt --max_sequence_length --output_type pil|latent --output PATH");
@@ -37,18 +38,31 @@ try
         case "check":
             var golden = options.String("golden");
             var comm = options.String("comm");
-            var ranks = options.Int("ranks", 4, min: 1, max: 64);
+            var ranks = options.Int("ranks", comm == "nccl" ? 1 : 4, min: 1, max: 64);
             var ops = options.Flag("ops");
-            var device = options.String("device", "cuda:0")!;
-            var dtypes = options.String("dtype", "f32,bf16")!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(ModelSource.ParseDType).ToList();
+            var meshes = options.Flag("meshes");
+            var device = options.String("device", ops || comm == "nccl" ? "cuda:0" : "cpu")!;
+            var dtypes = options.String("dtype", meshes ? "f32" : "f32,bf16")!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(ModelSource.ParseDType).ToList();
             var benchOps = options.Flag("bench");
             var json = options.String("json");
             var filter = options.String("filter");
+            var architectures = options.String("arch", string.Join(",", MeshCheckCommand.TinyArchitectures))!.Split(',', StringSplitOptions.RemoveEmptyEntries);
+            var maxRanks = options.Int("max_ranks", 8, min: 2, max: 64);
             options.RejectUnknown("check");
-            if (!ops && (options.Has("device") || options.Has("dtype") || benchOps || json is not null || filter is not null))
-                throw new UsageException("--device, --dtype, --bench, --filter and --json are options of 'xdit check --ops'");
+            if (!meshes && (options.Has("arch") || options.Has("max_ranks")))
+                throw new UsageException("--arch and --max_ranks are options of 'xdit check --meshes'");
+            if (!ops && !meshes && (options.Has("dtype") || json is not null || filter is not null))
+                throw new UsageException("--dtype, --filter and --json are options of 'xdit check --ops' and 'xdit check --meshes'");
+            if (!ops && benchOps) throw new UsageException("--bench is an option of 'xdit check --ops'");
+            if (!ops && !meshes && comm is null && options.Has("device"))
+                throw new UsageException("--device is an option of 'xdit check --ops', '--meshes' and '--comm inproc|nccl'");
             if (ops) return OpCheckCommand.Run(device, dtypes, benchOps, filter, json, Console.Out);
-            if (comm is not null) return CommCheckCommand.Run(comm, ranks, Console.Out);
+            if (meshes)
+            {
+                if (dtypes.Count != 1) throw new UsageException("xdit check --meshes takes one --dtype");
+                return MeshCheckCommand.Run(ModelSource.ParseDevice(device), dtypes[0], architectures, maxRanks, filter, json, Console.Out);
+            }
+            if (comm is not null) return CommCheckCommand.Run(comm, ranks, ModelSource.ParseDevice(device), Console.Out);
             return golden is null ? EnvironmentReport.Run(Console.Out) : XDit.Cli.Golden.GoldenRunner.Run(golden, Console.Out);
         default:
             throw new UsageException($"unknown command '{args[0]}' (commands: generate, serve, bench, check)");

@@ -10,9 +10,11 @@ namespace XDit.Native;
 public static partial class NativeConstants
 {
     /// <summary>Bumped on every change of a signature, struct or enum value below.</summary>
-    public const int XDIT_ABI_VERSION = 7;
+    public const int XDIT_ABI_VERSION = 8;
     /// <summary>The largest tensor rank a descriptor carries.</summary>
     public const int XDIT_MAX_RANK = 6;
+    /// <summary>The size of NCCL's unique id.</summary>
+    public const int XDIT_NCCL_ID_BYTES = 128;
 }
 
 public enum XditStatus : int
@@ -307,6 +309,17 @@ public static unsafe partial class NativeMethods
     public static partial XditStatus xdit_copy(ContextHandle context, in XditTensor src, in XditTensor @out);
 
     /// <summary>
+    /// xdit_copy where src is the memory of another context, `source` (an in-process rank's): ordered after
+    /// the work issued on `source` so far, and before any work issued there later, which may then overwrite
+    /// or free src — no host wait on either side. `context` runs the copy. CPU contexts copy from CPU
+    /// contexts; CUDA contexts from CUDA contexts on the same device or on a peer-accessible one; other
+    /// pairs answer XDIT_STATUS_UNSUPPORTED.
+    /// </summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_copy_from(ContextHandle context, ContextHandle source, in XditTensor src, in XditTensor @out);
+
+    /// <summary>
     /// out = a (op) b, elementwise in fp32, for f32/f16/bf16 of one dtype. Same shape (broadcast with
     /// zero strides in a or b); out may alias a or b exactly.
     /// </summary>
@@ -470,6 +483,27 @@ public static unsafe partial class NativeMethods
     [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial XditStatus xdit_comm_mpi_finalize();
+
+    /// <summary>
+    /// NCCL, loaded at run time (XDIT_NCCL_LIB, else libnccl.so.2): one rank per GPU, over the device memory
+    /// of a CUDA context, its collectives ordered on that context's stream. One rank makes a unique id
+    /// (XDIT_NCCL_ID_BYTES bytes), every rank receives it by other means (an in-process or MPI broadcast),
+    /// then all call xdit_comm_nccl_init together. The same bounds as MPI: each call waits for its transfer
+    /// at most timeout_seconds, then aborts the communicator and fails with XDIT_STATUS_TIMEOUT. Split needs
+    /// NCCL 2.18 or newer. Without NCCL, or in a build without CUDA, XDIT_STATUS_UNAVAILABLE.
+    /// </summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_comm_nccl_unique_id(out byte id, ulong id_bytes);
+
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_comm_nccl_init(ContextHandle context, in byte id, ulong id_bytes, int rank, int size, double timeout_seconds, out CommHandle out_comm);
+
+    /// <summary>The NCCL version as NCCL encodes it (2.21.5 is 22105), or UNAVAILABLE naming what was tried.</summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_comm_nccl_version(out int version);
 
     [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]

@@ -76,6 +76,38 @@ public class CudaTests
         Assert.That(Run(cuda), Is.EqualTo(Run(cpu)));
     }
 
+    /// <summary>Two contexts of one device have their own streams: a copy between them must wait for the
+    /// source's queued kernels, and the source's next kernel must wait for the copy.</summary>
+    [Test]
+    public void CopyBetweenContextsFollowsBothStreams()
+    {
+        using var source = Contexts.CudaOrIgnore();
+        using var target = DeviceContext.Create(Device.Cuda(0));
+        using var scope = new TensorScope();
+        const int n = 1 << 24;
+        var data = Tensor.Full(source, DType.F32, 0, n);
+        for (int i = 0; i < 16; i++) Elementwise.Affine(data, 1, 1, data);
+        var copy = Tensor.Empty(target, DType.BF16, n);
+        Elementwise.Copy(data, copy);
+        Elementwise.Fill(data, -1);
+        Assert.That(copy.To(DType.F32).ToArray<float>().Distinct(), Is.EqualTo(new[] { 16f }));
+    }
+
+    /// <summary>Every collective on in-process ranks that share the GPU, each with its own context.</summary>
+    [TestCase(2)]
+    [TestCase(4)]
+    public void CollectivesOnRanksSharingTheDevice(int size)
+    {
+        Contexts.CudaOrIgnore().Dispose();
+        var outcomes = Parallel.InProcessWorld.Run(size, comm =>
+        {
+            using var context = DeviceContext.Create(Device.Cuda(0));
+            return Parallel.CollectiveCheck.Run(comm, context);
+        }, TimeSpan.FromSeconds(60));
+        foreach (var rank in outcomes)
+            Assert.That(rank.Where(o => !o.Passed).Select(o => $"{o.Collective}: {o.Detail}"), Is.Empty);
+    }
+
     [Test]
     public void DisposalFreesDeviceMemory()
     {

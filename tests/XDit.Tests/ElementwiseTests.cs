@@ -44,6 +44,24 @@ public class ElementwiseTests
             Assert.That(values[index++], Is.EqualTo(source[((i * b + j) * c + k) * d + l]));
     }
 
+    /// <summary>In-process ranks copy from each other's contexts (xdit_copy_from): the same conversion and
+    /// strides as a copy within one context.</summary>
+    [Test]
+    public void CopyFromAnotherContextEqualsACopyWithinOne()
+    {
+        using var mine = Contexts.Cpu(threads: 1);
+        using var peer = Contexts.Cpu(threads: 2);
+        using var scope = new TensorScope();
+        var values = Reference.RandomFloats(new Random(3), 4 * 5 * 6);
+        var source = Tensor.FromArray(peer, values, 4, 5, 6).To(DType.BF16).Permute(2, 0, 1);
+        var across = Tensor.Full(mine, DType.F32, double.NaN, 6, 4, 5);
+        Elementwise.Copy(source, across);
+        var within = Tensor.Empty(peer, DType.F32, 6, 4, 5);
+        Elementwise.Copy(source, within);
+        Assert.That(across.ToArray<float>(), Is.EqualTo(within.ToArray<float>()));
+        Assert.That(within.ToArray<float>()[1], Is.EqualTo((float)(BFloat16)values[6]));
+    }
+
     [Test]
     public void CopyIntoAStridedOutputLeavesTheRestAlone()
     {

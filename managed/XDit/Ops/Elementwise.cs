@@ -26,13 +26,18 @@ public static class Elementwise
     }
 
     /// <summary>Copies <paramref name="source"/> into <paramref name="output"/> (same shape), converting
-    /// the dtype: floats round to nearest even; integers and bool convert among themselves and to float.</summary>
+    /// the dtype: floats round to nearest even; integers and bool convert among themselves and to float.
+    /// The output's context runs the copy. <paramref name="source"/> may belong to another context of the
+    /// same kind of device (an in-process rank's): the copy then follows the work issued there so far, and
+    /// that context's later work waits for it.</summary>
     public static void Copy(Tensor source, Tensor output)
     {
-        var context = Operands.SameContext(output, source); // the output's context runs the copy
         var s = source.Descriptor;
         var o = output.Descriptor;
-        NativeStatus.Check(NativeMethods.xdit_copy(context.Handle, in s, in o));
+        if (ReferenceEquals(source.Context, output.Context))
+            NativeStatus.Check(NativeMethods.xdit_copy(output.Context.Handle, in s, in o));
+        else
+            NativeStatus.Check(NativeMethods.xdit_copy_from(output.Context.Handle, source.Context.Handle, in s, in o));
     }
 
     public static Tensor Add(Tensor a, Tensor b) => Binary(XditBinaryOp.Add, a, b);

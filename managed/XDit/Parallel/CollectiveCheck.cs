@@ -1,3 +1,4 @@
+using XDit.Ops;
 using XDit.Tensors;
 
 namespace XDit.Parallel;
@@ -70,6 +71,23 @@ public static class CollectiveCheck
             else { comm.Receive(incoming, previous); comm.Send(mine, next); }
             Check("send / receive", incoming.ToArray<float>(), Values(previous, 6));
         }
+
+        // A GPU runs ops asynchronously: what a rank receives must be the sender's finished work (eight
+        // kernels still queued when the shift starts), and the sender's next write (issued as soon as the
+        // shift returns) must not reach the receiver. On the CPU this passes by construction.
+        const int busyElements = 1 << 22;
+        var busy = Tensor.Full(context, DType.F32, rank, busyElements);
+        for (int i = 0; i < 8; i++) Elementwise.Affine(busy, 1, 1, busy);
+        var busyReceived = Tensor.Empty(context, DType.F32, busyElements);
+        comm.Shift(busy, busyReceived);
+        Elementwise.Fill(busy, -1);
+        var arrived = busyReceived.ToArray<float>();
+        float expectedBusy = (rank + n - 1) % n + 8;
+        var wrong = Array.FindIndex(arrived, v => v != expectedBusy);
+        outcomes.Add(wrong < 0
+            ? new CollectiveOutcome("shift (sender still computing)", true, $"{busyElements} values")
+            : new CollectiveOutcome("shift (sender still computing)", false,
+                $"rank {rank}: element {wrong} is {arrived[wrong]}, expected {expectedBusy} (the copy did not wait for the sender's kernels, or the sender overwrote it)"));
 
         // Groups of equal parity, ordered by descending rank.
         var group = comm.Split(rank % 2, key: -rank);

@@ -6,8 +6,9 @@ namespace XDit.Parallel;
 /// <summary>
 /// A communicator for ranks that are threads of one process (<see cref="InProcessWorld"/>): ranks post
 /// their tensors at a <see cref="Rendezvous"/> and copy from each other's memory directly (CPU contexts
-/// share host memory), so a collective costs one copy per received chunk. Each collective has a second
-/// phase so that no rank reuses a buffer another rank is still reading.
+/// share host memory; CUDA contexts copy device to device, ordered with the peer's stream by events), so
+/// a collective costs one copy per received chunk. Each collective has a second phase so that no rank
+/// reuses a buffer another rank is still reading.
 /// </summary>
 internal sealed class InProcessCommunicator(Rendezvous group, int rank, TimeSpan timeout, Func<Rendezvous, int, ICommunicator> create)
     : ICommunicator
@@ -65,7 +66,7 @@ internal sealed class InProcessCommunicator(Rendezvous group, int rank, TimeSpan
         // Every rank adds in rank order into its own temporary, so all ranks get the same bits.
         using var scope = new TensorScope();
         var total = data.Clone();
-        Collectives.ReduceInRankOrder(inputs.Select(i => (Tensor)i!).ToList(), op, total);
+        Collectives.ReduceInRankOrder(inputs.Select(i => Collectives.Readable((Tensor)i!, data.Context)).ToList(), op, total);
         Exchange(null, "all_reduce read");
         Elementwise.Copy(total, data);
     }

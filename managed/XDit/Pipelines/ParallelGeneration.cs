@@ -59,16 +59,17 @@ public static class ParallelGeneration
 
     /// <summary>On <see cref="ParallelConfig.WorldSize"/> in-process ranks, loaded for this one request
     /// (a <see cref="ParallelPipeline"/> keeps them loaded between requests).</summary>
-    /// <param name="contextOptions">The options of every rank's CPU context (its thread count is replaced by
+    /// <param name="contextOptions">The options of every rank's context (its thread count is replaced by
     /// the rank's share of the cores).</param>
+    /// <param name="device">Where the ranks run: the CPU (the default) or one CUDA device they share.</param>
     /// <param name="progress">Reports world rank 0's progress.</param>
     /// <param name="cancellation">Stops every rank before the same step (<see cref="ProcessMesh.ThrowIfCancelled"/>).</param>
     public static GenerationResult Run(string folder, GenerationRequest request, ParallelConfig config, DType dtype = DType.F32,
         TimeSpan? timeout = null, ContextOptions? contextOptions = null, IProgress<GenerationProgress>? progress = null,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default, Device? device = null)
     {
         Validate(folder, request, config);
-        using var pipeline = ParallelPipeline.Load(folder, config, dtype, contextOptions, timeout);
+        using var pipeline = ParallelPipeline.Load(folder, config, dtype, contextOptions, timeout, device);
         return pipeline.Generate(request, progress, cancellation);
     }
 

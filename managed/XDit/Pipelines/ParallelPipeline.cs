@@ -5,7 +5,8 @@ namespace XDit.Pipelines;
 
 /// <summary>
 /// A pipeline resident on the in-process ranks of a <see cref="ParallelConfig"/>: one thread per rank,
-/// each with its own CPU context (its share of the cores) and its own loaded pipeline, which stay loaded
+/// each with its own context (on the CPU, its share of the cores; on a GPU, its own stream of the one
+/// device every rank shares) and its own loaded pipeline, which stay loaded
 /// between requests — what <see cref="Serving.XDitEngine"/> and <c>xdit serve</c> put behind their queue
 /// for parallel generation. <see cref="Generate(GenerationRequest, IProgress{GenerationProgress}?, CancellationToken)"/>
 /// hands the request to every rank, which runs its part (<see cref="ParallelGeneration"/>), and returns
@@ -30,7 +31,8 @@ public sealed class ParallelPipeline : IPipeline
     string? _broken;
     int _disposed;
 
-    ParallelPipeline(string folder, ParallelGeneration.ModelFacts model, ParallelConfig config, DType dtype, ContextOptions options, TimeSpan timeout)
+    ParallelPipeline(string folder, ParallelGeneration.ModelFacts model, ParallelConfig config, DType dtype, Device device, ContextOptions options,
+        TimeSpan timeout)
     {
         _model = model;
         _config = config;
@@ -50,7 +52,7 @@ public sealed class ParallelPipeline : IPipeline
             try
             {
                 meshes[rank] = ProcessMesh.Create(ranks[rank], config);
-                _contexts[rank] = DeviceContext.Create(Device.Cpu, options);
+                _contexts[rank] = DeviceContext.Create(device, options);
                 _pipelines[rank] = PipelineLoader.Load(folder, _contexts[rank]!, dtype);
             }
             catch (Exception e)
@@ -104,16 +106,17 @@ public sealed class ParallelPipeline : IPipeline
 
     /// <summary>Checks <paramref name="config"/> against the model (read once, for every later request
     /// too), then starts the ranks and loads the pipeline on each.</summary>
-    /// <param name="contextOptions">Every rank's CPU context; the thread count becomes the rank's share of
-    /// the cores.</param>
+    /// <param name="contextOptions">Every rank's context; the thread count becomes the rank's share of the cores.</param>
+    /// <param name="device">Where every rank runs: the CPU (the default), or one CUDA device that all ranks
+    /// share, each with its own stream; they exchange data by device-to-device copies.</param>
     public static ParallelPipeline Load(string folder, ParallelConfig config, DType dtype = DType.F32, ContextOptions? contextOptions = null,
-        TimeSpan? timeout = null)
+        TimeSpan? timeout = null, Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         var model = ParallelGeneration.ModelFacts.Read(folder);
         ParallelGeneration.ValidateForModel(model, config);
         var options = (contextOptions ?? new ContextOptions()) with { NumThreads = Math.Max(1, Environment.ProcessorCount / config.WorldSize) };
-        return new ParallelPipeline(folder, model, config, dtype, options, timeout ?? InProcessWorld.DefaultTimeout);
+        return new ParallelPipeline(folder, model, config, dtype, device ?? Device.Cpu, options, timeout ?? InProcessWorld.DefaultTimeout);
     }
 
     public ParallelConfig Config => _config;

@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 /* Bumped on every change of a signature, struct or enum value below. */
-#define XDIT_ABI_VERSION 7
+#define XDIT_ABI_VERSION 8
 
 /* The largest tensor rank a descriptor carries. */
 #define XDIT_MAX_RANK 6
@@ -214,6 +214,14 @@ XDIT_API xdit_status xdit_fill(xdit_context* context, const xdit_tensor* out, do
  * and bool among themselves and to float; float to integer is rejected. */
 XDIT_API xdit_status xdit_copy(xdit_context* context, const xdit_tensor* src, const xdit_tensor* out);
 
+/* xdit_copy where src is the memory of another context, `source` (an in-process rank's): ordered after
+ * the work issued on `source` so far, and before any work issued there later, which may then overwrite
+ * or free src — no host wait on either side. `context` runs the copy. CPU contexts copy from CPU
+ * contexts; CUDA contexts from CUDA contexts on the same device or on a peer-accessible one; other
+ * pairs answer XDIT_STATUS_UNSUPPORTED. */
+XDIT_API xdit_status xdit_copy_from(xdit_context* context, xdit_context* source, const xdit_tensor* src,
+                                    const xdit_tensor* out);
+
 /* out = a (op) b, elementwise in fp32, for f32/f16/bf16 of one dtype. Same shape (broadcast with
  * zero strides in a or b); out may alias a or b exactly. */
 XDIT_API xdit_status xdit_binary(xdit_context* context, int32_t op, const xdit_tensor* a, const xdit_tensor* b,
@@ -349,6 +357,22 @@ XDIT_API xdit_status xdit_comm_mpi_world(double timeout_seconds, xdit_comm** out
 /* Finalises MPI if this library initialised it: the process's last MPI call, after every
  * communicator is destroyed. */
 XDIT_API xdit_status xdit_comm_mpi_finalize(void);
+
+/* The size of NCCL's unique id. */
+#define XDIT_NCCL_ID_BYTES 128
+
+/* NCCL, loaded at run time (XDIT_NCCL_LIB, else libnccl.so.2): one rank per GPU, over the device memory
+ * of a CUDA context, its collectives ordered on that context's stream. One rank makes a unique id
+ * (XDIT_NCCL_ID_BYTES bytes), every rank receives it by other means (an in-process or MPI broadcast),
+ * then all call xdit_comm_nccl_init together. The same bounds as MPI: each call waits for its transfer
+ * at most timeout_seconds, then aborts the communicator and fails with XDIT_STATUS_TIMEOUT. Split needs
+ * NCCL 2.18 or newer. Without NCCL, or in a build without CUDA, XDIT_STATUS_UNAVAILABLE. */
+XDIT_API xdit_status xdit_comm_nccl_unique_id(uint8_t* id, uint64_t id_bytes);
+XDIT_API xdit_status xdit_comm_nccl_init(xdit_context* context, const uint8_t* id, uint64_t id_bytes, int32_t rank, int32_t size,
+                                         double timeout_seconds, xdit_comm** out_comm);
+
+/* The NCCL version as NCCL encodes it (2.21.5 is 22105), or UNAVAILABLE naming what was tried. */
+XDIT_API xdit_status xdit_comm_nccl_version(int32_t* version);
 
 XDIT_API xdit_status xdit_comm_destroy(xdit_comm* comm);
 XDIT_API xdit_status xdit_comm_rank(const xdit_comm* comm, int32_t* rank);

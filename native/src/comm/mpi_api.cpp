@@ -5,17 +5,12 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "../core/dynamic_library.h"
 #include "../core/error.h"
 
 namespace xdit::mpi {
 
 namespace {
-
-template <class F>
-void bind(void* handle, const char* name, F& slot, std::string& missing) {
-    slot = reinterpret_cast<F>(dlsym(handle, name));
-    if (slot == nullptr) missing += std::string(missing.empty() ? "" : ", ") + name;
-}
 
 Api load(std::string& error) {
     Api a{};
@@ -30,25 +25,25 @@ Api load(std::string& error) {
             continue;
         }
         std::string missing;
-        bind(handle, "MPI_Initialized", a.Initialized, missing);
-        bind(handle, "MPI_Finalized", a.Finalized, missing);
-        bind(handle, "MPI_Init_thread", a.Init_thread, missing);
-        bind(handle, "MPI_Finalize", a.Finalize, missing);
-        bind(handle, "MPI_Comm_rank", a.Comm_rank, missing);
-        bind(handle, "MPI_Comm_size", a.Comm_size, missing);
-        bind(handle, "MPI_Comm_dup", a.Comm_dup, missing);
-        bind(handle, "MPI_Comm_split", a.Comm_split, missing);
-        bind(handle, "MPI_Comm_free", a.Comm_free, missing);
-        bind(handle, "MPI_Comm_set_errhandler", a.Comm_set_errhandler, missing);
-        bind(handle, "MPI_Iallgather", a.Iallgather, missing);
-        bind(handle, "MPI_Ialltoall", a.Ialltoall, missing);
-        bind(handle, "MPI_Ibcast", a.Ibcast, missing);
-        bind(handle, "MPI_Isend", a.Isend, missing);
-        bind(handle, "MPI_Irecv", a.Irecv, missing);
-        bind(handle, "MPI_Ibarrier", a.Ibarrier, missing);
-        bind(handle, "MPI_Test", a.Test, missing);
-        bind(handle, "MPI_Request_free", a.Request_free, missing);
-        bind(handle, "MPI_Error_string", a.Error_string, missing);
+        bind_symbol(handle, "MPI_Initialized", a.Initialized, missing);
+        bind_symbol(handle, "MPI_Finalized", a.Finalized, missing);
+        bind_symbol(handle, "MPI_Init_thread", a.Init_thread, missing);
+        bind_symbol(handle, "MPI_Finalize", a.Finalize, missing);
+        bind_symbol(handle, "MPI_Comm_rank", a.Comm_rank, missing);
+        bind_symbol(handle, "MPI_Comm_size", a.Comm_size, missing);
+        bind_symbol(handle, "MPI_Comm_dup", a.Comm_dup, missing);
+        bind_symbol(handle, "MPI_Comm_split", a.Comm_split, missing);
+        bind_symbol(handle, "MPI_Comm_free", a.Comm_free, missing);
+        bind_symbol(handle, "MPI_Comm_set_errhandler", a.Comm_set_errhandler, missing);
+        bind_symbol(handle, "MPI_Iallgather", a.Iallgather, missing);
+        bind_symbol(handle, "MPI_Ialltoall", a.Ialltoall, missing);
+        bind_symbol(handle, "MPI_Ibcast", a.Ibcast, missing);
+        bind_symbol(handle, "MPI_Isend", a.Isend, missing);
+        bind_symbol(handle, "MPI_Irecv", a.Irecv, missing);
+        bind_symbol(handle, "MPI_Ibarrier", a.Ibarrier, missing);
+        bind_symbol(handle, "MPI_Test", a.Test, missing);
+        bind_symbol(handle, "MPI_Request_free", a.Request_free, missing);
+        bind_symbol(handle, "MPI_Error_string", a.Error_string, missing);
         a.comm_world = static_cast<Comm>(dlsym(handle, "ompi_mpi_comm_world"));
         a.byte = static_cast<Datatype>(dlsym(handle, "ompi_mpi_byte"));
         a.errors_return = static_cast<Errhandler>(dlsym(handle, "ompi_mpi_errors_return"));

@@ -121,12 +121,32 @@ void MpiComm::check_point_to_point(int peer, bool sending) const {
         invalid("rank " + std::to_string(rank_) + (sending ? " cannot send to itself" : " cannot receive from itself"));
 }
 
+// An Isend or Irecv in flight; a request dropped before it completed is freed (MPI_Request_free), and the
+// transfer finishes in the background.
+class MpiComm::Request final : public xdit_comm_request {
+public:
+    Request(MpiComm& comm, mpi::Request request, const char* operation) : comm_(comm), request_(request), operation_(operation) {}
+    ~Request() override {
+        if (request_ != nullptr) mpi::api().Request_free(&request_);
+    }
+    void wait() override {
+        if (request_ == nullptr) return;
+        comm_.check_usable(operation_);
+        comm_.wait(&request_, 1, operation_);  // MPI_Test sets the handle to null when it completes
+    }
+
+private:
+    MpiComm& comm_;
+    mpi::Request request_;
+    const char* operation_;
+};
+
 xdit_comm_request* MpiComm::post_send(const void* data, int64_t bytes, int peer) {
     check_point_to_point(peer, true);
     const mpi::Api& m = mpi::api();
     mpi::Request request = nullptr;
     check(m.Isend(data, count(bytes, "send"), m.byte, peer, kSendTag, comm_, &request), "MPI_Isend");
-    return new xdit_comm_request{this, request, "send"};
+    return new Request(*this, request, "send");
 }
 
 xdit_comm_request* MpiComm::post_receive(void* data, int64_t bytes, int peer) {
@@ -134,13 +154,7 @@ xdit_comm_request* MpiComm::post_receive(void* data, int64_t bytes, int peer) {
     const mpi::Api& m = mpi::api();
     mpi::Request request = nullptr;
     check(m.Irecv(data, count(bytes, "receive"), m.byte, peer, kSendTag, comm_, &request), "MPI_Irecv");
-    return new xdit_comm_request{this, request, "receive"};
-}
-
-void MpiComm::complete(xdit_comm_request& request) {
-    if (request.request == nullptr) return;
-    check_usable(request.operation);
-    wait(&request.request, 1, request.operation);  // MPI_Test sets the handle to null when it completes
+    return new Request(*this, request, "receive");
 }
 
 MpiComm* MpiComm::split(int color, int key) {
@@ -185,16 +199,6 @@ void MpiComm::shift(const void* send, void* received, int64_t bytes) {
     check(m.Irecv(received, n, m.byte, (rank_ + size_ - 1) % size_, kShiftTag, comm_, &requests[0]), "MPI_Irecv");
     check(m.Isend(send, n, m.byte, (rank_ + 1) % size_, kShiftTag, comm_, &requests[1]), "MPI_Isend");
     wait(requests, 2, "shift");
-}
-
-void MpiComm::send(const void* data, int64_t bytes, int peer) {
-    const std::unique_ptr<xdit_comm_request> request(post_send(data, bytes, peer));
-    complete(*request);
-}
-
-void MpiComm::receive(void* data, int64_t bytes, int peer) {
-    const std::unique_ptr<xdit_comm_request> request(post_receive(data, bytes, peer));
-    complete(*request);
 }
 
 void MpiComm::barrier() {

@@ -1,28 +1,14 @@
-// A communicator over Open MPI (one rank per process, launched by mpirun). Every collective is issued
-// non-blocking and polled against a deadline, so a rank that failed or diverged turns into a Timeout
-// error on the others instead of a hang; MPI runs with MPI_ERRORS_RETURN, never its abort handler.
-// Buffers are host memory, contiguous bytes; typed collectives and reductions live in the managed layer.
+// A communicator over Open MPI (one rank per process, launched by mpirun), over host memory. Every
+// collective is issued non-blocking and polled against a deadline, so a rank that failed or diverged
+// turns into a Timeout error on the others instead of a hang; MPI runs with MPI_ERRORS_RETURN, never its
+// abort handler.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "communicator.h"
 #include "mpi_api.h"
-
-struct xdit_comm {
-    virtual ~xdit_comm() = default;
-};
-
-namespace xdit {
-class MpiComm;
-}
-
-// A point-to-point transfer in flight (xdit_comm_post_send / xdit_comm_post_receive).
-struct xdit_comm_request {
-    xdit::MpiComm* comm;
-    xdit::mpi::Request request;  // null once complete
-    const char* operation;       // "send" or "receive"
-};
 
 namespace xdit {
 
@@ -36,23 +22,21 @@ public:
 
     ~MpiComm() override;
 
-    int rank() const { return rank_; }
-    int size() const { return size_; }
+    int rank() const override { return rank_; }
+    int size() const override { return size_; }
 
-    MpiComm* split(int color, int key);
-    void all_gather(const void* send, void* received, int64_t bytes);
-    void all_to_all(const void* send, void* received, int64_t bytes_per_rank);
-    void broadcast(void* data, int64_t bytes, int root);
-    void shift(const void* send, void* received, int64_t bytes);
-    void send(const void* data, int64_t bytes, int peer);
-    void receive(void* data, int64_t bytes, int peer);
-    // Non-blocking forms of send and receive, matched in posting order with them; complete() waits.
-    xdit_comm_request* post_send(const void* data, int64_t bytes, int peer);
-    xdit_comm_request* post_receive(void* data, int64_t bytes, int peer);
-    void complete(xdit_comm_request& request);
-    void barrier();
+    MpiComm* split(int color, int key) override;
+    void all_gather(const void* send, void* received, int64_t bytes) override;
+    void all_to_all(const void* send, void* received, int64_t bytes_per_rank) override;
+    void broadcast(void* data, int64_t bytes, int root) override;
+    void shift(const void* send, void* received, int64_t bytes) override;
+    xdit_comm_request* post_send(const void* data, int64_t bytes, int peer) override;
+    xdit_comm_request* post_receive(void* data, int64_t bytes, int peer) override;
+    void barrier() override;
 
 private:
+    class Request;
+
     MpiComm(mpi::Comm comm, double timeout_seconds);
     void check(int code, const char* operation);
     void check_usable(const char* operation) const;

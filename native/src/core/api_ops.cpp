@@ -38,6 +38,15 @@ void run_map(xdit_context* context, MapOp op, std::initializer_list<const xdit_t
     if (prepare_map(op, inputs.begin(), names.begin(), out)) c.backend().map(op);
 }
 
+// The checks of xdit_copy and xdit_copy_from: one shape, a convertible dtype pair, a writable output.
+void check_copy(const TensorDesc& src, const TensorDesc& out) {
+    require_same_shape(src, "src", out, "out");
+    if (dtype_is_float(src.dtype) && !dtype_is_float(out.dtype))
+        invalid(src.describe("src") + " cannot be converted to " + out.describe("out") +
+                ": float to integer conversion is not supported");
+    require_writable(out, "out");
+}
+
 }  // namespace
 }  // namespace xdit
 
@@ -59,13 +68,21 @@ xdit_status xdit_copy(xdit_context* context, const xdit_tensor* src, const xdit_
         Context& c = context_of(context);
         const TensorDesc s = check_tensor(src, "src");
         const TensorDesc o = check_tensor(out, "out");
-        require_same_shape(s, "src", o, "out");
-        if (dtype_is_float(s.dtype) && !dtype_is_float(o.dtype))
-            invalid(s.describe("src") + " cannot be converted to " + o.describe("out") +
-                    ": float to integer conversion is not supported");
-        require_writable(o, "out");
+        check_copy(s, o);
         if (o.numel() == 0) return;
         c.backend().copy(s, o);
+    });
+}
+
+xdit_status xdit_copy_from(xdit_context* context, xdit_context* source, const xdit_tensor* src, const xdit_tensor* out) {
+    return guard(__func__, [&] {
+        Context& c = context_of(context);
+        Context& from = context_of(source);
+        const TensorDesc s = check_tensor(src, "src");
+        const TensorDesc o = check_tensor(out, "out");
+        check_copy(s, o);
+        if (o.numel() == 0) return;
+        c.backend().copy_from(from.backend(), s, o);
     });
 }
 

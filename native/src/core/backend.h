@@ -23,6 +23,10 @@ public:
 
     virtual void fill(const TensorDesc& out, double value) = 0;
     virtual void copy(const TensorDesc& src, const TensorDesc& out) = 0;
+    // out = src, where src is the memory of another context (an in-process rank's) whose backend is
+    // `source`: ordered after the work issued on `source` so far, and before any work `source` issues
+    // later (which may overwrite or free src).
+    virtual void copy_from(Backend& source, const TensorDesc& src, const TensorDesc& out) = 0;
     virtual void map(const MapOp& op) = 0;
     virtual void gemm(const GemmProblem& problem) = 0;
 

@@ -85,5 +85,13 @@ void CpuBackend::copy(const TensorDesc& src, const TensorDesc& out) {
     });
 }
 
+void CpuBackend::copy_from(Backend& source, const TensorDesc& src, const TensorDesc& out) {
+    if (dynamic_cast<CpuBackend*>(&source) == nullptr)
+        fail(XDIT_STATUS_UNSUPPORTED, std::string("a CPU context copies from other CPU contexts only; the source is ") +
+                                          source.memory_name() + " memory (copy through the host first)");
+    // Host memory is one address space, and CPU work has finished when its call returns: nothing to order.
+    copy(src, out);
+}
+
 }  // namespace cpu
 }  // namespace xdit

@@ -25,6 +25,7 @@ public:
 
     void fill(const TensorDesc& out, double value) override;
     void copy(const TensorDesc& src, const TensorDesc& out) override;
+    void copy_from(Backend& source, const TensorDesc& src, const TensorDesc& out) override;
     void map(const MapOp& op) override;
     void gemm(const GemmProblem& problem) override;
     void reduce_abs_sum(const TensorDesc& a, const TensorDesc* b, const TensorDesc& out) override;

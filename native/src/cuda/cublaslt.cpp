@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dynamic_library.h"
 #include "core/error.h"
 
 #define XDIT_STRINGIFY_(x) #x
@@ -20,12 +21,6 @@ struct Loaded {
     CublasLt api;
     std::string error;  // empty when loaded
 };
-
-template <class Fn>
-bool resolve(void* handle, const char* name, Fn& target) {
-    target = reinterpret_cast<Fn>(dlsym(handle, name));
-    return target != nullptr;
-}
 
 Loaded load() {
     Loaded result;
@@ -45,20 +40,22 @@ Loaded load() {
             continue;
         }
         CublasLt& a = result.api;
-        const bool ok = resolve(handle, "cublasLtCreate", a.create) && resolve(handle, "cublasLtDestroy", a.destroy) &&
-                        resolve(handle, "cublasLtMatmul", a.matmul) &&
-                        resolve(handle, "cublasLtMatmulDescCreate", a.desc_create) &&
-                        resolve(handle, "cublasLtMatmulDescDestroy", a.desc_destroy) &&
-                        resolve(handle, "cublasLtMatmulDescSetAttribute", a.desc_set) &&
-                        resolve(handle, "cublasLtMatrixLayoutCreate", a.layout_create) &&
-                        resolve(handle, "cublasLtMatrixLayoutDestroy", a.layout_destroy) &&
-                        resolve(handle, "cublasLtMatrixLayoutSetAttribute", a.layout_set) &&
-                        resolve(handle, "cublasLtMatmulPreferenceCreate", a.preference_create) &&
-                        resolve(handle, "cublasLtMatmulPreferenceDestroy", a.preference_destroy) &&
-                        resolve(handle, "cublasLtMatmulPreferenceSetAttribute", a.preference_set) &&
-                        resolve(handle, "cublasLtMatmulAlgoGetHeuristic", a.heuristic);
-        if (ok) return result;  // stays loaded for the life of the process
-        tried += "\n  " + path + ": a cuBLASLt function is missing";
+        std::string missing;
+        bind_symbol(handle, "cublasLtCreate", a.create, missing);
+        bind_symbol(handle, "cublasLtDestroy", a.destroy, missing);
+        bind_symbol(handle, "cublasLtMatmul", a.matmul, missing);
+        bind_symbol(handle, "cublasLtMatmulDescCreate", a.desc_create, missing);
+        bind_symbol(handle, "cublasLtMatmulDescDestroy", a.desc_destroy, missing);
+        bind_symbol(handle, "cublasLtMatmulDescSetAttribute", a.desc_set, missing);
+        bind_symbol(handle, "cublasLtMatrixLayoutCreate", a.layout_create, missing);
+        bind_symbol(handle, "cublasLtMatrixLayoutDestroy", a.layout_destroy, missing);
+        bind_symbol(handle, "cublasLtMatrixLayoutSetAttribute", a.layout_set, missing);
+        bind_symbol(handle, "cublasLtMatmulPreferenceCreate", a.preference_create, missing);
+        bind_symbol(handle, "cublasLtMatmulPreferenceDestroy", a.preference_destroy, missing);
+        bind_symbol(handle, "cublasLtMatmulPreferenceSetAttribute", a.preference_set, missing);
+        bind_symbol(handle, "cublasLtMatmulAlgoGetHeuristic", a.heuristic, missing);
+        if (missing.empty()) return result;  // stays loaded for the life of the process
+        tried += "\n  " + path + ": lacks " + missing;
         dlclose(handle);
         result.api = CublasLt{};
     }

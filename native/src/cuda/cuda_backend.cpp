@@ -117,6 +117,41 @@ void CudaBackend::launch(Launch launcher, const Args&... args) {
 void CudaBackend::fill(const TensorDesc& out, double value) { launch(launch_fill, out, value); }
 void CudaBackend::copy(const TensorDesc& src, const TensorDesc& out) { launch(launch_copy, src, out); }
 void CudaBackend::map(const MapOp& op) { launch(launch_map, op); }
+
+void CudaBackend::copy_from(Backend& source_backend, const TensorDesc& src, const TensorDesc& out) {
+    auto* source = dynamic_cast<CudaBackend*>(&source_backend);
+    if (source == nullptr)
+        fail(XDIT_STATUS_UNSUPPORTED, name_ + " copies from other CUDA contexts only; the source is " +
+                                          source_backend.memory_name() + " memory (copy through the host first)");
+    if (source == this) {
+        copy(src, out);
+        return;
+    }
+    if (source->device_ != device_) enable_peer_access(source->device_);
+    // The copy kernel runs on this stream after the source's work so far, and the source's later work
+    // (which may overwrite or reuse src's memory) waits for the copy: two events, no host wait.
+    StreamEvent ready(source->device_, source->stream_);
+    DeviceScope scope(device_);
+    check(cudaStreamWaitEvent(stream_, ready.event, 0), "cudaStreamWaitEvent (copy after the source's work)");
+    launch_copy(src, out, stream_);
+    StreamEvent copied(device_, stream_);
+    check(cudaStreamWaitEvent(source->stream_, copied.event, 0), "cudaStreamWaitEvent (source after the copy)");
+}
+
+void CudaBackend::enable_peer_access(int peer) {
+    DeviceScope scope(device_);
+    int possible = 0;
+    check(cudaDeviceCanAccessPeer(&possible, device_, peer), "cudaDeviceCanAccessPeer");
+    if (!possible)
+        fail(XDIT_STATUS_UNSUPPORTED, name_ + " cannot read cuda:" + std::to_string(peer) +
+                                          "'s memory (no peer access between the two devices)");
+    const cudaError_t status = cudaDeviceEnablePeerAccess(peer, 0);
+    if (status == cudaErrorPeerAccessAlreadyEnabled) {
+        cudaGetLastError();
+        return;
+    }
+    check(status, "cudaDeviceEnablePeerAccess");
+}
 void CudaBackend::softmax(const TensorDesc& x, const TensorDesc& out) { launch(launch_softmax, x, out); }
 void CudaBackend::layer_norm(const NormArgs& args) { launch(launch_layer_norm, args); }
 void CudaBackend::rms_norm(const NormArgs& args) { launch(launch_rms_norm, args); }

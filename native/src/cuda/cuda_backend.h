@@ -19,6 +19,9 @@ public:
     void* allocate_block(size_t bytes) override;
     void free_block(void* block) override;
     const char* memory_name() const override { return name_.c_str(); }
+    int device() const { return device_; }
+    // The stream every op of this context is ordered on (the NCCL communicator enqueues on it too).
+    cudaStream_t stream() const { return stream_; }
 
     void write(void* destination, const void* source, size_t bytes) override;
     void read(void* destination, const void* source, size_t bytes) override;
@@ -27,6 +30,7 @@ public:
 
     void fill(const TensorDesc& out, double value) override;
     void copy(const TensorDesc& src, const TensorDesc& out) override;
+    void copy_from(Backend& source, const TensorDesc& src, const TensorDesc& out) override;
     void map(const MapOp& op) override;
     void gemm(const GemmProblem& problem) override;
     void softmax(const TensorDesc& x, const TensorDesc& out) override;
@@ -41,6 +45,8 @@ public:
 
 private:
     cublasLtHandle_t lt_handle();
+    // Lets this device's kernels read `peer`'s memory (idempotent).
+    void enable_peer_access(int peer);
     template <class Launch, class... Args>
     void launch(Launch launcher, const Args&... args);
 

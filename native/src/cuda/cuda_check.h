@@ -38,4 +38,23 @@ private:
     int previous_ = 0;
 };
 
+// An event recorded now on `stream` (of `device`), marking the work issued there so far; destroyed with
+// the scope (CUDA keeps it alive until pending waits on it are satisfied).
+struct StreamEvent {
+    StreamEvent(int device, cudaStream_t stream) {
+        DeviceScope scope(device);
+        check(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+        const cudaError_t status = cudaEventRecord(event, stream);
+        if (status != cudaSuccess) {
+            cudaEventDestroy(event);
+            check(status, "cudaEventRecord");
+        }
+    }
+    ~StreamEvent() { cudaEventDestroy(event); }
+    StreamEvent(const StreamEvent&) = delete;
+    StreamEvent& operator=(const StreamEvent&) = delete;
+
+    cudaEvent_t event = nullptr;
+};
+
 }  // namespace xdit::cuda
