@@ -47,6 +47,7 @@ function(xdit_add_cuda_backend target)
     native/src/cuda/cublaslt.cpp
     native/src/cuda/cuda_gemm.cpp
     native/src/cuda/attention.cu
+    native/src/cuda/attention_flash.cu
     native/src/cuda/convolution.cu
     native/src/cuda/elementwise.cu
     native/src/cuda/normalization.cu

@@ -18,6 +18,9 @@
 #   sanitizer  the f32 op checks again under compute-sanitizer's memcheck (skipped where it is absent)
 #   bench      the op cases timed on the GPU in bf16 (synchronised calls, median of 7)
 #   torch      the same GEMM and attention shapes in PyTorch on the same card (skipped without PyTorch)
+#   latency    (not by default) xdit bench of PixArt-Σ (20 steps) and SD3-medium (28) at 1024², bf16, random
+#              weights of the real size: text encoders, each step, VAE decode, TFLOP/s, peak memory
+#   latency-flux  (not by default) the same for FLUX.1-dev (12B; 34 GB of random weights on disk first)
 # Logs and JSON go to $OUT (default artifacts/gpukit-results); the summary table prints last.
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -40,7 +43,7 @@ run_stage() {
     local rc=$?
     tail -n 25 "$out/$name.log"
     local verdict
-    verdict=$(grep -E "passed, [0-9]+ failed" "$out/$name.log" | tail -n 1)
+    verdict=$(grep -E "passed, [0-9]+ failed|achieved" "$out/$name.log" | tail -n 1)
     printf '%s\t%s\t%s\t%s\n' "$name" "$rc" "$((SECONDS - start))" "${verdict:-}" >> "$out/summary.tsv"
 }
 
@@ -78,6 +81,16 @@ for stage in "${stages[@]}"; do
         meshes)
             run_stage meshes 300 "$kit/xdit" check --meshes --device cuda:0 --dtype f32 --json "$out/meshes.json"
             run_stage meshes-bf16 240 "$kit/xdit" check --meshes --device cuda:0 --dtype bf16 --json "$out/meshes-bf16.json" ;;
+        latency)
+            # Real-size models with random weights, bf16, 1024², the steps of their model cards (issue 12);
+            # one warm-up run, then one measured run (the step times are the median over its steps).
+            run_stage latency-pixart-sigma 540 "$kit/xdit" bench --arch pixart-sigma --random_weights --device cuda:0 --dtype bf16 \
+                --height 1024 --width 1024 --num_inference_steps 20 --warmup 1 --runs 1 --json "$out/latency-pixart-sigma.json"
+            run_stage latency-sd3-medium 540 "$kit/xdit" bench --arch sd3-medium --random_weights --device cuda:0 --dtype bf16 \
+                --height 1024 --width 1024 --num_inference_steps 28 --warmup 1 --runs 1 --json "$out/latency-sd3-medium.json" ;;
+        latency-flux)
+            run_stage latency-flux-dev 590 "$kit/xdit" bench --arch flux-dev --random_weights --device cuda:0 --dtype bf16 \
+                --height 1024 --width 1024 --num_inference_steps 28 --warmup 1 --runs 1 --json "$out/latency-flux-dev.json" ;;
         sanitizer)
             if command -v compute-sanitizer > /dev/null; then
                 run_stage sanitizer 570 compute-sanitizer --tool memcheck --error-exitcode 99 \
@@ -90,7 +103,7 @@ for stage in "${stages[@]}"; do
                 run_stage torch 300 python3 "$root/bench/gpu/torch_ops.py" "$out/torch.json"
             else skip torch "PyTorch with CUDA not found"; fi ;;
         *)
-            echo "unknown stage '$stage' (stages: build env ops comm meshes sanitizer bench torch)" >&2
+            echo "unknown stage '$stage' (stages: build env ops comm meshes sanitizer bench torch latency latency-flux)" >&2
             exit 2 ;;
     esac
 done

@@ -79,7 +79,7 @@ public static class BenchCommand
                     meshes = reports.Select(r => new
                     {
                         mesh = r.Mesh.ToString(), ranks = r.Mesh.WorldSize, device = r.Device, flops_per_step = r.FlopsPerStep,
-                        gflops_per_s = r.GflopsPerSecond,
+                        gflops_per_s = r.GflopsPerSecond, peak_bytes = r.PeakBytes,
                         predicted_step_ms_on_devices = Predicted(r)?.TotalMilliseconds, link = link.Name,
                         stages = r.Samples.ToDictionary(s => s.Key, s => new { median_ms = Median(s.Value), min_ms = s.Value.Min(), max_ms = s.Value.Max(), samples = s.Value.Count }),
                         communication_per_step = r.Communication.ToDictionary(c => c.Key, c => new { calls = c.Value.Calls, bytes_sent = c.Value.BytesSent }),
@@ -124,8 +124,10 @@ public static class BenchCommand
 
     /// <summary>One mesh's measurements: stage samples of rank 0, the FLOPs of one of its steps and the
     /// communication of its first measured step.</summary>
+    /// <param name="PeakBytes">The most memory rank 0's context held at once (weights on a GPU included; on
+    /// the CPU memory-mapped weights are not), from loading to the last run.</param>
     sealed record MeshReport(ParallelConfig Mesh, string Device, Dictionary<string, List<double>> Samples, long FlopsPerStep,
-        IReadOnlyDictionary<string, CollectiveVolume> Communication)
+        IReadOnlyDictionary<string, CollectiveVolume> Communication, ulong PeakBytes)
     {
         public double StepMedian => Median(Samples["denoising step"]);
         public double GflopsPerSecond => FlopsPerStep / (StepMedian / 1000) / 1e9;
@@ -158,7 +160,8 @@ public static class BenchCommand
             : source.Device.Kind == DeviceKind.Cpu
                 ? $"{mesh.WorldSize} in-process CPU ranks, {Math.Max(1, Environment.ProcessorCount / mesh.WorldSize)} threads each"
                 : $"{mesh.WorldSize} in-process ranks sharing {source.Device}";
-        return new MeshReport(mesh, device, samples, stepFlops.Count > 0 ? stepFlops.Max() : 0, communication!);
+        return new MeshReport(mesh, device, samples, stepFlops.Count > 0 ? stepFlops.Max() : 0, communication!,
+            loaded.Context.AllocatorStats.PeakBytesInUse);
     }
 
     static void WriteTable(MeshReport report, TextWriter output)
@@ -171,7 +174,8 @@ public static class BenchCommand
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {stage} | {Median(values):F1} | {values.Min():F1} | {values.Max():F1} | {values.Count} |"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"FLOPs per denoising step (per rank): {report.FlopsPerStep / 1e9:F3} G (matrix products); achieved {report.GflopsPerSecond:F1} GFLOP/s"));
+            $"FLOPs per denoising step (per rank): {report.FlopsPerStep / 1e9:F3} G (matrix products); achieved {report.GflopsPerSecond:F1} GFLOP/s; " +
+            $"peak memory of rank 0's context {Bytes((long)report.PeakBytes)}"));
     }
 
     /// <summary>Per mesh: the step time next to what one rank sent in one step, by collective, and the step

@@ -95,6 +95,23 @@ internal static class OpChecks
             var output = x.Poisoned(2, 33, 2, 16);
             return () => { Attention.ScaledDotProduct(q, k, v, mask, null, 0.3, output, null); return [output]; };
         }, 4.0 * 2 * 2 * 33 * 270 * 16));
+        // The tensor-core path's edges (bf16; f32 takes the generic kernel): a key mask with the second sample
+        // masked out entirely (zeros), key and query counts off its 64-wide tiles, and q/k/v as views of one
+        // packed [B, S, 3·H, D] projection.
+        cases.Add(Op("attention", "key mask (sample 2 all masked): q [2,100,2,96], k/v [2,130,2,96]", x =>
+        {
+            var (q, k, v, mask) = (x.Random(1.5, 2, 100, 2, 96), x.Random(1.5, 2, 130, 2, 96), x.Random(1, 2, 130, 2, 96), x.Mask(0.6, 2, 130));
+            using (var second = mask.Narrow(0, 1, 1)) Elementwise.Fill(second, 0);
+            var output = x.Poisoned(2, 100, 2, 96);
+            return () => { Attention.ScaledDotProduct(q, k, v, mask, null, null, output, null); return [output]; };
+        }, 4.0 * 2 * 2 * 100 * 130 * 96));
+        cases.Add(Op("attention", "q/k/v views of a packed [1,200,12,64], with LSE", x =>
+        {
+            var qkv = x.Random(1.5, 1, 200, 12, 64);
+            var (q, k, v) = (qkv.Narrow(2, 0, 4), qkv.Narrow(2, 4, 4), qkv.Narrow(2, 8, 4));
+            var (output, lse) = (x.Poisoned(1, 200, 4, 64), x.PoisonedF32(1, 4, 200));
+            return () => { Attention.ScaledDotProduct(q, k, v, null, null, null, output, lse); return [output, lse]; };
+        }, 4.0 * 4 * 200 * 200 * 64));
         cases.Add(Op("attention_merge", "[1,45,3,24] + [1,45,3,24]", x =>
         {
             var (outA, lseA, outB, lseB) = (x.Random(1, 1, 45, 3, 24), x.RandomF32(3, 1, 3, 45), x.Random(1, 1, 45, 3, 24), x.RandomF32(3, 1, 3, 45));

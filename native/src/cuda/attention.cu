@@ -2,7 +2,7 @@
 // VAE mid-block's one 512-wide head), Sq ≠ Sk, key-padding mask, additive bias, fp32 LSE. One warp per
 // query row walks the keys with an online softmax; the lanes split the head dimension, so a score is a
 // warp-wide sum. Memory stays O(D) per query. It is correct for every shape and slow for long
-// sequences: the tensor-core flash kernel for head dims 64–128 is the fast path still to come (issue 9).
+// sequences: bf16/f16 attention with head dims 64–128 takes the tensor-core path (attention_flash.cu).
 // Also the fp32 merge of two partial attentions by their LSEs (the ring's step).
 #include <algorithm>
 
@@ -143,6 +143,7 @@ __global__ void merge_kernel(Ref<const T*> out_a, Ref<const float*> lse_a, Ref<c
 }  // namespace
 
 void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
+    if (launch_flash_attention(a, stream)) return;
     const int64_t widest = std::max(a.q.shape[3], a.v.shape[3]);
     if (widest > kMaxHeadDim)
         fail(XDIT_STATUS_UNSUPPORTED, "CUDA attention takes head dimensions up to " + std::to_string(kMaxHeadDim) +

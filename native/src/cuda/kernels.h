@@ -26,8 +26,12 @@ void launch_softmax(const TensorDesc& x, const TensorDesc& out, cudaStream_t str
 void launch_group_norm(const NormArgs& args, bool statistics_only, cudaStream_t stream);
 void launch_conv2d(const ConvArgs& args, cudaStream_t stream);
 
-// The generic attention path: any head dimension up to 512 (UNSUPPORTED beyond).
+// Attention: the tensor-core path where it applies (launch_flash_attention), else the generic one for
+// any head dimension up to 512 (UNSUPPORTED beyond).
 void launch_attention(const AttentionArgs& args, cudaStream_t stream);
+// The tensor-core path (bf16/f16, head dims 64/72/96/128, no bias, aligned rows); false, with nothing
+// launched, for anything else.
+bool launch_flash_attention(const AttentionArgs& args, cudaStream_t stream);
 void launch_attention_merge(const MergeArgs& args, cudaStream_t stream);
 
 void launch_rope(const RopeArgs& args, cudaStream_t stream);
