@@ -202,6 +202,18 @@ internal static class OpChecks
                 return () => { Convolution.Conv2d(input, weight, bias, stride, stride, padding, padding, output); return [output]; };
             }, 2.0 * 2 * 32 * 24 * k * k * ho * wo));
         }
+        // Three output channels (the VAE's conv_out) take CUDA's direct kernel; the VAE decoder's width at
+        // 256² takes the GEMM form in several bands of rows.
+        cases.Add(Op("conv2d", "[2,16,20,20] ⊛ [3,16,3,3], pad 1", x =>
+        {
+            var (input, weight, bias, output) = (x.Random(1, 2, 16, 20, 20), x.Random(0.2, 3, 16, 3, 3), x.Random(1, 3), x.Poisoned(2, 3, 20, 20));
+            return () => { Convolution.Conv2d(input, weight, bias, 1, 1, 1, 1, output); return [output]; };
+        }, 2.0 * 2 * 3 * 16 * 9 * 400));
+        cases.Add(Op("conv2d", "[1,128,256,256] ⊛ [128,128,3,3], pad 1", x =>
+        {
+            var (input, weight, bias, output) = (x.Random(1, 1, 128, 256, 256), x.Random(0.05, 128, 128, 3, 3), x.Random(1, 128), x.Poisoned(1, 128, 256, 256));
+            return () => { Convolution.Conv2d(input, weight, bias, 1, 1, 1, 1, output); return [output]; };
+        }, 2.0 * 128 * 128 * 9 * 256 * 256));
         cases.Add(Op("upsample_nearest", "2× [2,8,9,7]", x =>
         {
             var input = x.Random(1, 2, 8, 9, 7);

@@ -107,13 +107,6 @@ void CudaBackend::synchronize() {
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
 }
 
-// Every kernel launch: on this context's device, ordered on its stream.
-template <class Launch, class... Args>
-void CudaBackend::launch(Launch launcher, const Args&... args) {
-    DeviceScope scope(device_);
-    launcher(args..., stream_);
-}
-
 void CudaBackend::fill(const TensorDesc& out, double value) { launch(launch_fill, out, value); }
 void CudaBackend::copy(const TensorDesc& src, const TensorDesc& out) { launch(launch_copy, src, out); }
 void CudaBackend::map(const MapOp& op) { launch(launch_map, op); }
@@ -160,7 +153,6 @@ void CudaBackend::group_norm_stats(const NormArgs& args) { launch(launch_group_n
 void CudaBackend::attention(const AttentionArgs& args) { launch(launch_attention, args); }
 void CudaBackend::attention_merge(const MergeArgs& args) { launch(launch_attention_merge, args); }
 void CudaBackend::rope(const RopeArgs& args) { launch(launch_rope, args); }
-void CudaBackend::conv2d(const ConvArgs& args) { launch(launch_conv2d, args); }
 
 }  // namespace cuda
 }  // namespace xdit

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/backend.h"
+#include "cuda_check.h"
 
 namespace xdit::cuda {
 
@@ -55,5 +56,12 @@ private:
     cudaStream_t stream_ = nullptr;
     cublasLtHandle_t lt_ = nullptr;
 };
+
+// Every kernel launch: on this context's device, ordered on its stream.
+template <class Launch, class... Args>
+void CudaBackend::launch(Launch launcher, const Args&... args) {
+    DeviceScope scope(device_);
+    launcher(args..., stream_);
+}
 
 }  // namespace xdit::cuda

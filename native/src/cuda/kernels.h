@@ -24,7 +24,12 @@ void launch_softmax(const TensorDesc& x, const TensorDesc& out, cudaStream_t str
 // Group norm of args.x, or with statistics_only its per-(sample, group) mean and Σ(x − mean)² into
 // args.stats; with args.stats given (and not statistics_only) it normalises with (mean, 1/√(var + eps)).
 void launch_group_norm(const NormArgs& args, bool statistics_only, cudaStream_t stream);
+// The direct convolution (any shape), and the two halves of the GEMM form around cuBLASLt: the input
+// patches of output rows [first_row, first_row + rows) of one image as a row-major [rows·Wo, Cin·kh·kw]
+// matrix in `patches`, and the bias added to those rows of out (args.bias must be present).
 void launch_conv2d(const ConvArgs& args, cudaStream_t stream);
+void launch_im2col(const ConvArgs& args, int64_t image, int64_t first_row, int64_t rows, void* patches, cudaStream_t stream);
+void launch_channel_bias(const ConvArgs& args, int64_t image, int64_t first_row, int64_t rows, cudaStream_t stream);
 
 // Attention: the tensor-core path where it applies (launch_flash_attention), else the generic one for
 // any head dimension up to 512 (UNSUPPORTED beyond).
