@@ -61,6 +61,7 @@ HANDLE_TYPES = {
     "xdit_buffer": "BufferHandle",
     "xdit_comm": "CommHandle",
     "xdit_comm_request": "CommRequestHandle",
+    "xdit_mark": "MarkHandle",
 }
 
 # Functions that end a handle's life take the raw pointer (nint): SafeHandle.ReleaseHandle calls them.

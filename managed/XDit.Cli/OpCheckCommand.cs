@@ -15,7 +15,11 @@ namespace XDit.Cli;
 internal static class OpCheckCommand
 {
     public sealed record Row(string Op, string Shape, DType DType, string Status, double RelativeL2, double Tolerance,
-        double? MedianMs, double? Gflops, string Detail);
+        double? MedianMs, double? Gflops, string Detail)
+    {
+        /// <summary>Achieved bandwidth of a bandwidth-bound case (<see cref="OpChecks.Case.Elements"/>).</summary>
+        public double? GBps { get; init; }
+    }
 
     /// <param name="filter">Only the cases whose operator or shape contains this text.</param>
     public static int Run(string deviceText, IReadOnlyList<DType> dtypes, bool bench, string? filter, string? jsonPath, TextWriter output)
@@ -44,11 +48,11 @@ internal static class OpCheckCommand
             }
 
         output.WriteLine();
-        output.WriteLine($"| op | case | dtype | result | rel. L2 | bound |{(bench ? " median ms | GFLOP/s |" : "")}");
-        output.WriteLine($"|---|---|---|---|---:|---:|{(bench ? "---:|---:|" : "")}");
+        output.WriteLine($"| op | case | dtype | result | rel. L2 | bound |{(bench ? " median ms | GFLOP/s | GB/s |" : "")}");
+        output.WriteLine($"|---|---|---|---|---:|---:|{(bench ? "---:|---:|---:|" : "")}");
         foreach (var r in rows)
             output.WriteLine($"| {r.Op} | {r.Shape} | {r.DType.Name()} | {r.Status} | {(double.IsNaN(r.RelativeL2) ? "–" : r.RelativeL2.ToString("0.0e+0"))} | {r.Tolerance:0e+0} |" +
-                             (bench ? $" {(r.MedianMs is { } ms ? ms.ToString("0.000") : "–")} | {(r.Gflops is { } g ? g.ToString("0.0") : "–")} |" : ""));
+                             (bench ? $" {(r.MedianMs is { } ms ? ms.ToString("0.000") : "–")} | {(r.Gflops is { } g ? g.ToString("0.0") : "–")} | {(r.GBps is { } b ? b.ToString("0.0") : "–")} |" : ""));
         int passed = rows.Count(r => r.Status == "ok"), missing = rows.Count(r => r.Status == "missing");
         output.WriteLine($"{passed} passed, {rows.Count - passed - missing} failed, {missing} missing on {checkedName}");
         if (jsonPath is not null) WriteJson(jsonPath, checkedName, referenceName, rows);
@@ -87,14 +91,15 @@ internal static class OpCheckCommand
             error = Math.Max(error, distance);
         }
         if (error > tolerance) return new(c.Op, c.Shape, dtype, "FAIL", error, tolerance, null, null, $"relative L2 {error:0.0e+0} > {tolerance:0e+0}");
-        double? ms = null, gflops = null;
+        double? ms = null, gflops = null, gbps = null;
         if (bench)
         {
             var time = OpChecks.Time(call, context, runs: 7);
             ms = time.TotalMilliseconds;
             gflops = c.Flops > 0 ? c.Flops / time.TotalSeconds / 1e9 : null;
+            gbps = c.Elements > 0 ? c.Elements * dtype.ElementSize() / time.TotalSeconds / 1e9 : null;
         }
-        return new(c.Op, c.Shape, dtype, "ok", error, tolerance, ms, gflops, "");
+        return new(c.Op, c.Shape, dtype, "ok", error, tolerance, ms, gflops, "") { GBps = gbps };
     }
 
     static void WriteJson(string path, string checkedName, string referenceName, List<Row> rows)
@@ -116,6 +121,7 @@ internal static class OpCheckCommand
             json.WriteNumber("bound", r.Tolerance);
             if (r.MedianMs is { } ms) json.WriteNumber("median_ms", ms);
             if (r.Gflops is { } g) json.WriteNumber("gflops", g);
+            if (r.GBps is { } b) json.WriteNumber("gb_per_s", b);
             if (r.Detail.Length > 0) json.WriteString("detail", r.Detail);
             json.WriteEndObject();
         }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using XDit.Ops;
 using XDit.Tensors;
 
@@ -16,7 +15,9 @@ internal static class OpChecks
     /// <param name="Prepare">Makes the inputs and poisoned outputs on a context and returns the operator
     /// call, which writes and returns the outputs to compare (timed on its own, repeatedly).</param>
     /// <param name="Flops">Floating-point operations of one call (0 where the op is memory-bound).</param>
-    public sealed record Case(string Op, string Shape, double Flops, Func<CaseInputs, Func<Tensor[]>> Prepare);
+    /// <param name="Elements">Elements read and written by one call (bandwidth-bound cases, whose bench reports
+    /// GB/s), or 0.</param>
+    public sealed record Case(string Op, string Shape, double Flops, Func<CaseInputs, Func<Tensor[]>> Prepare, double Elements = 0);
 
     /// <summary>Inputs of one case on one context, drawn in call order from the case's seed.</summary>
     public sealed class CaseInputs(DeviceContext context, DType dtype, int seed)
@@ -254,6 +255,30 @@ internal static class OpChecks
             var input = x.Random(1, 3, 45, 24).Transpose(0, 1);
             return () => [input.Contiguous()];
         }));
+
+        // Bandwidth-bound kernels at model sizes, with a plain copy first as the device's reference bandwidth
+        // (issue 9's target: at least 80% of it). The bench reports GB/s from the elements each call moves.
+        const long copied = 4096L * 8192;
+        cases.Add(new Case("copy", "contiguous [4096,8192] (reference bandwidth)", 0, x =>
+        {
+            var (input, output) = (x.Random(1, 4096, 8192), x.Poisoned(4096, 8192));
+            return () => { Elementwise.Copy(input, output); return [output]; };
+        }, 2.0 * copied));
+        cases.Add(new Case("layer_norm", "adaLN: [2,4096,3072], scale/shift [2,1,3072]", 0, x =>
+        {
+            var (input, scale, shift, output) = (x.Random(2, 2, 4096, 3072), x.Random(0.5, 2, 1, 3072), x.Random(0.5, 2, 1, 3072), x.Poisoned(2, 4096, 3072));
+            return () => { Normalization.LayerNorm(input, null, null, 1e-6, scale, shift, output); return [output]; };
+        }, 2.0 * 2 * 4096 * 3072));
+        cases.Add(new Case("rope", "interleaved [1,4608,24,128]", 0, x =>
+        {
+            var (input, cos, sin, output) = (x.Random(1, 1, 4608, 24, 128), x.RandomF32(1, 4608, 1, 128), x.RandomF32(1, 4608, 1, 128), x.Poisoned(1, 4608, 24, 128));
+            return () => { Rotary.Apply(input, cos, sin, RotaryPairing.Interleaved, output); return [output]; };
+        }, 2.0 * 4608 * 24 * 128));
+        cases.Add(new Case("ulysses_scatter_heads", "[1,4096,24,128], degree 4", 0, x =>
+        {
+            var input = x.Random(1, 1, 4096, 24, 128);
+            return () => [Layout.UlyssesScatterHeads(input, 4)];
+        }, 2.0 * 4096 * 24 * 128));
         return cases;
     }
 
@@ -274,18 +299,19 @@ internal static class OpChecks
         return norm == 0 ? Math.Sqrt(error) : Math.Sqrt(error / norm);
     }
 
-    /// <summary>Median wall time of one operator call over <paramref name="runs"/> calls, each synchronised
-    /// (device work included), after one untimed call.</summary>
+    /// <summary>Median device time of one operator call over <paramref name="runs"/> calls, between marks of the
+    /// context (CUDA events on a GPU, the host clock on the CPU), after one untimed call.</summary>
     public static TimeSpan Time(Func<Tensor[]> call, DeviceContext context, int runs)
     {
         var times = new List<TimeSpan>();
         for (int r = 0; r <= runs; r++)
         {
             using var scope = new TensorScope();
-            var clock = Stopwatch.StartNew();
+            using var start = context.Mark();
             call();
-            context.Synchronize();
-            if (r > 0) times.Add(clock.Elapsed);
+            using var end = context.Mark();
+            var elapsed = end.Since(start);
+            if (r > 0) times.Add(elapsed);
         }
         times.Sort();
         return times[times.Count / 2];

@@ -232,6 +232,23 @@ public static unsafe partial class NativeMethods
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial XditStatus xdit_context_synchronize(ContextHandle context);
 
+    /// <summary>
+    /// A point in the context's work, for timing it: a CUDA event recorded on the context's stream, or on
+    /// a CPU context (whose work is done when each call returns) the host's monotonic clock.
+    /// </summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_context_mark(ContextHandle context, out MarkHandle out_mark);
+
+    /// <summary>Milliseconds of work between two marks of one context, waiting for the later one to be reached.</summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_mark_elapsed(MarkHandle start, MarkHandle end, out double milliseconds);
+
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_mark_destroy(nint mark);
+
     /// <summary>The options the context runs with (num_threads resolved, cpu_gemm and cpu_isa as chosen).</summary>
     [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]

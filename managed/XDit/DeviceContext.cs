@@ -118,6 +118,13 @@ public sealed class DeviceContext : IDisposable
     /// <summary>Waits until all work issued on this context has finished.</summary>
     public void Synchronize() => NativeStatus.Check(NativeMethods.xdit_context_synchronize(Handle));
 
+    /// <summary>Marks this point of the context's work, for timing it (<see cref="DeviceMark.Since"/>).</summary>
+    public DeviceMark Mark()
+    {
+        NativeStatus.Check(NativeMethods.xdit_context_mark(Handle, out var handle));
+        return new DeviceMark(handle);
+    }
+
     /// <summary>Returns the allocator's cached blocks to the system.</summary>
     public void ReleaseCached() => NativeStatus.Check(NativeMethods.xdit_context_release_cached(Handle));
 

@@ -148,6 +148,7 @@ typedef struct xdit_context xdit_context;
 typedef struct xdit_buffer xdit_buffer;
 typedef struct xdit_comm xdit_comm;
 typedef struct xdit_comm_request xdit_comm_request;
+typedef struct xdit_mark xdit_mark;
 
 /* ---- library ---------------------------------------------------------------------------- */
 
@@ -173,6 +174,14 @@ XDIT_API xdit_status xdit_context_destroy(xdit_context* context);
 
 /* Waits until every piece of work issued on the context has finished. */
 XDIT_API xdit_status xdit_context_synchronize(xdit_context* context);
+
+/* A point in the context's work, for timing it: a CUDA event recorded on the context's stream, or on
+ * a CPU context (whose work is done when each call returns) the host's monotonic clock. */
+XDIT_API xdit_status xdit_context_mark(xdit_context* context, xdit_mark** out_mark);
+
+/* Milliseconds of work between two marks of one context, waiting for the later one to be reached. */
+XDIT_API xdit_status xdit_mark_elapsed(const xdit_mark* start, const xdit_mark* end, double* milliseconds);
+XDIT_API xdit_status xdit_mark_destroy(xdit_mark* mark);
 
 /* The options the context runs with (num_threads resolved, cpu_gemm and cpu_isa as chosen). */
 XDIT_API xdit_status xdit_context_get_options(xdit_context* context, xdit_context_options* options);

@@ -114,6 +114,27 @@ xdit_status xdit_context_synchronize(xdit_context* context) {
     return guard(__func__, [&] { context_of(context).backend().synchronize(); });
 }
 
+xdit_status xdit_context_mark(xdit_context* context, xdit_mark** out_mark) {
+    return guard(__func__, [&] {
+        auto& out = require(out_mark, "out_mark");
+        Context& c = context_of(context);
+        out = new xdit_mark{context->context, c.backend().mark()};
+    });
+}
+
+xdit_status xdit_mark_elapsed(const xdit_mark* start, const xdit_mark* end, double* milliseconds) {
+    return guard(__func__, [&] {
+        const xdit_mark& from = require(start, "start");
+        const xdit_mark& to = require(end, "end");
+        if (from.context != to.context) invalid("the two marks belong to different contexts");
+        require(milliseconds, "milliseconds") = to.mark->milliseconds_since(*from.mark);
+    });
+}
+
+xdit_status xdit_mark_destroy(xdit_mark* mark) {
+    return guard(__func__, [&] { delete mark; });
+}
+
 xdit_status xdit_context_get_options(xdit_context* context, xdit_context_options* options) {
     return guard(__func__, [&] { require(options, "options") = context_of(context).options(); });
 }

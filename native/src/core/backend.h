@@ -12,6 +12,14 @@
 
 namespace xdit {
 
+// A point in a backend's work (xdit_context_mark), for timing.
+class Mark {
+public:
+    virtual ~Mark() = default;
+    // Milliseconds from `start` (a mark of the same backend) to this one, once this one is reached.
+    virtual double milliseconds_since(const Mark& start) const = 0;
+};
+
 class Backend : public MemorySource {
 public:
     // Byte copies between this device's memory and host memory, ordered on the context's stream;
@@ -20,6 +28,7 @@ public:
     virtual void read(void* host_destination, const void* device_source, size_t bytes) = 0;
     virtual void memset(void* device_destination, int value, size_t bytes) = 0;
     virtual void synchronize() = 0;
+    virtual std::unique_ptr<Mark> mark() = 0;
 
     virtual void fill(const TensorDesc& out, double value) = 0;
     virtual void copy(const TensorDesc& src, const TensorDesc& out) = 0;

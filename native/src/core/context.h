@@ -42,6 +42,12 @@ struct xdit_buffer {
     bool owned = true;  // false for memory the caller wrapped (xdit_buffer_wrap)
 };
 
+// A timing mark holds its context, so the context (and, on CUDA, the event's device) outlives it.
+struct xdit_mark {
+    std::shared_ptr<xdit::Context> context;
+    std::unique_ptr<xdit::Mark> mark;
+};
+
 namespace xdit {
 
 inline Context& context_of(xdit_context* handle) {

@@ -1,5 +1,6 @@
 #include "cpu_backend.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -84,6 +85,24 @@ void CpuBackend::copy(const TensorDesc& src, const TensorDesc& out) {
         });
     });
 }
+
+namespace {
+
+// CPU work is finished when its call returns: the host clock marks it.
+class ClockMark final : public Mark {
+public:
+    double milliseconds_since(const Mark& start) const override {
+        const auto& earlier = dynamic_cast<const ClockMark&>(start);
+        return std::chrono::duration<double, std::milli>(time_ - earlier.time_).count();
+    }
+
+private:
+    std::chrono::steady_clock::time_point time_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace
+
+std::unique_ptr<Mark> CpuBackend::mark() { return std::make_unique<ClockMark>(); }
 
 void CpuBackend::copy_from(Backend& source, const TensorDesc& src, const TensorDesc& out) {
     if (dynamic_cast<CpuBackend*>(&source) == nullptr)

@@ -102,6 +102,40 @@ void CudaBackend::memset(void* destination, int value, size_t bytes) {
     check(cudaMemsetAsync(destination, value, bytes, stream_), "cudaMemsetAsync");
 }
 
+namespace {
+
+// A timing event recorded on the context's stream.
+class EventMark final : public Mark {
+public:
+    EventMark(int device, cudaStream_t stream) : device_(device) {
+        DeviceScope scope(device_);
+        check(cudaEventCreate(&event_), "cudaEventCreate");
+        const cudaError_t status = cudaEventRecord(event_, stream);
+        if (status != cudaSuccess) {
+            cudaEventDestroy(event_);
+            check(status, "cudaEventRecord");
+        }
+    }
+    ~EventMark() override { cudaEventDestroy(event_); }
+
+    double milliseconds_since(const Mark& start) const override {
+        const auto& earlier = dynamic_cast<const EventMark&>(start);
+        DeviceScope scope(device_);
+        check(cudaEventSynchronize(event_), "cudaEventSynchronize");
+        float milliseconds = 0;
+        check(cudaEventElapsedTime(&milliseconds, earlier.event_, event_), "cudaEventElapsedTime");
+        return milliseconds;
+    }
+
+private:
+    int device_;
+    cudaEvent_t event_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<Mark> CudaBackend::mark() { return std::make_unique<EventMark>(device_, stream_); }
+
 void CudaBackend::synchronize() {
     DeviceScope scope(device_);
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
