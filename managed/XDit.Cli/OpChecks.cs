@@ -76,6 +76,16 @@ internal static class OpChecks
             var (a, b, output) = (x.Random(1, 1024, 1152), x.Random(0.05, 1152, 1152), x.Poisoned(1024, 1152));
             return () => { MatMul.Gemm(a, b, null, output); return [output]; };
         }, 2.0 * 1024 * 1152 * 1152));
+        // The epilogues' cost over the bare product at a Flux-sized projection (issue 9's target: at most 5%):
+        // the same GEMM bare, with a bias, and with each activation.
+        foreach (var (withBias, epilogue) in new[] { (false, Epilogue.None), (true, Epilogue.None), (true, Epilogue.GeluTanh),
+                     (true, Epilogue.GeluErf), (true, Epilogue.Silu) })
+            cases.Add(Op("gemm", $"[4096,3072]·[3072,3072]ᵀ{(withBias ? " + bias" : "")}, {epilogue}", x =>
+            {
+                var (a, b, bias, output) = (x.Random(1, 4096, 3072), x.Random(0.02, 3072, 3072), withBias ? x.Random(1, 3072) : null,
+                    x.Poisoned(4096, 3072));
+                return () => { MatMul.Gemm(a, b, bias, output, epilogue); return [output]; };
+            }, 2.0 * 4096 * 3072 * 3072));
 
         // Awkward shapes first, then the sizes of real models (PixArt-Σ 16 heads of 72, SD3 64, Flux 128) at
         // 4096–16384 tokens, where the kit's bench stage compares with PyTorch's attention on the same card.
