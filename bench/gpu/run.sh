@@ -3,7 +3,7 @@
 # .NET SDK and no internet. Prepare it on a build machine with
 #     dotnet pwsh -NoProfile -File build.ps1 gpukit      # writes artifacts/gpukit/xdit (self-contained)
 # then, on the GPU machine, from the repository root (artifacts/gpukit carried along):
-#     bench/gpu/run.sh [stage ...]                       # default: build env ops comm meshes sanitizer bench torch
+#     bench/gpu/run.sh [stage ...]                       # default: build env ops comm meshes sanitizer bench torch blocks
 # Stages, each under its own time limit (< 10 minutes):
 #   build      the native library with this machine's CUDA (kernels for sm_80 and sm_90), alone first,
 #              so that a compile error on a newer toolkit shows at once
@@ -18,6 +18,9 @@
 #   sanitizer  the f32 op checks again under compute-sanitizer's memcheck (skipped where it is absent)
 #   bench      the op cases timed on the GPU in bf16 (synchronised calls, median of 7)
 #   torch      the same GEMM and attention shapes in PyTorch on the same card (skipped without PyTorch)
+#   blocks     xdit bench --blocks: one PixArt-Σ, SD3-medium and FLUX.1-dev block at 1024 and 4096 image tokens
+#              in bf16 (CUDA events), then bench/gpu/torch_blocks.py: the same blocks in PyTorch on the card
+#              (SDPA), checked against the engine's outputs
 #   latency    (not by default) xdit bench of PixArt-Σ (20 steps) and SD3-medium (28) at 1024², bf16, random
 #              weights of the real size: text encoders, each step, VAE decode, TFLOP/s, peak memory
 #   latency-flux  (not by default) the same for FLUX.1-dev (12B; 34 GB of random weights on disk first)
@@ -31,7 +34,7 @@ mkdir -p "$out"
 : > "$out/summary.tsv"
 export XDIT_NATIVE_LIB=$build/libxdit_native.so
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(build env ops comm meshes sanitizer bench torch)
+[ ${#stages[@]} -eq 0 ] && stages=(build env ops comm meshes sanitizer bench torch blocks)
 
 # run_stage NAME SECONDS COMMAND...: logs to $OUT/NAME.log, shows its tail, records exit code and time.
 run_stage() {
@@ -81,6 +84,17 @@ for stage in "${stages[@]}"; do
         meshes)
             run_stage meshes 300 "$kit/xdit" check --meshes --device cuda:0 --dtype f32 --json "$out/meshes.json"
             run_stage meshes-bf16 240 "$kit/xdit" check --meshes --device cuda:0 --dtype bf16 --json "$out/meshes-bf16.json" ;;
+        blocks)
+            # One full-width block of each model at 1024 and 4096 image tokens, then the same blocks in PyTorch
+            # on the same card. The cases (weights, inputs, output; GBs for Flux) stay outside $OUT.
+            cases=$root/artifacts/block-cases
+            rm -rf "$cases"
+            run_stage blocks 400 "$kit/xdit" bench --blocks --device cuda:0 --dtype bf16 --tokens 1024,4096 \
+                --write_cases "$cases" --json "$out/blocks.json"
+            if python3 -c "import torch; assert torch.cuda.is_available()" 2> /dev/null; then
+                run_stage torch-blocks 300 python3 "$root/bench/gpu/torch_blocks.py" "$cases" "$out/torch-blocks.json" bf16
+            else skip torch-blocks "PyTorch with CUDA not found"; fi
+            rm -rf "$cases" ;;
         latency)
             # Real-size models with random weights, bf16, 1024², the steps of their model cards (issue 12);
             # one warm-up run, then one measured run (the step times are the median over its steps).
@@ -103,7 +117,7 @@ for stage in "${stages[@]}"; do
                 run_stage torch 300 python3 "$root/bench/gpu/torch_ops.py" "$out/torch.json"
             else skip torch "PyTorch with CUDA not found"; fi ;;
         *)
-            echo "unknown stage '$stage' (stages: build env ops comm meshes sanitizer bench torch latency latency-flux)" >&2
+            echo "unknown stage '$stage' (stages: build env ops comm meshes sanitizer bench torch blocks latency latency-flux)" >&2
             exit 2 ;;
     esac
 done

@@ -19,6 +19,7 @@ public static class BenchCommand
 {
     public static int Run(CommandLine options, TextWriter output)
     {
+        if (options.Flag("blocks")) return BlockBenchCommand.Run(options, output);
         var source = ModelSource.Parse(options);
         var runs = options.Int("runs", 3, min: 1, max: 100);
         var warmup = options.Int("warmup", 1, min: 0, max: 10);

@@ -8,6 +8,7 @@ try
         Console.WriteLine("usage: xdit generate (--model DIR | --arch NAME --random_weights) [--prompt TEXT]... [options]");
         Console.WriteLine("       xdit serve (--model DIR | --arch NAME --random_weights) [--host 127.0.0.1] [--port 6000] [--token T] [--queue_size 16] [--output_folder results]");
         Console.WriteLine("       xdit bench (--model DIR | --arch NAME --random_weights) [--num_inference_steps 4] [--runs 3] [--warmup 1] [--height H --width W] [--json FILE]");
+        Console.WriteLine("       xdit bench --blocks [--device cuda:N|cpu] [--dtype bf16] [--block pixart-sigma,sd3-medium,flux-dev] [--tokens 1024,4096] [--runs 5] [--write_cases DIR] [--json FILE]");
         Console.WriteLine("                  [--compare \"1;cfg2;ulysses2;pp2xpatch4\"] [--link nvlink|pcie|ethernet|GBps]");
         Console.WriteLine("                  [--http [--concurrency 1,2,4] [--requests 8] [--max_seconds 300]]   (the HTTP service's throughput)");
         Console.WriteLine("       xdit check [--golden DIR]   (environment report, or run golden case folders)");

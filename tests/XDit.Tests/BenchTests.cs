@@ -9,6 +9,39 @@ namespace XDit.Tests;
 [TestFixture]
 public class BenchTests
 {
+    /// <summary><c>xdit bench --blocks</c>: TFLOP/s from the block's FLOPs (28·S·C² + 4·T·C² + 4·S²·C + 4·S·T·C for
+    /// PixArt-Σ, written out here) and the median time, and the peer's case file: the block's weights under their
+    /// checkpoint names, its inputs and the output those inputs give.</summary>
+    [Test]
+    public void BlockBenchTimesTheBlockAndWritesThePeersCase()
+    {
+        var folder = Directory.CreateTempSubdirectory("xdit-block-cases").FullName;
+        try
+        {
+            var json = Path.Combine(folder, "blocks.json");
+            var output = new StringWriter();
+            var options = new CommandLine(["--blocks", "--block", "pixart-sigma", "--tokens", "64", "--runs", "1", "--write_cases", folder, "--json", json]);
+            Assert.That(BenchCommand.Run(options, output), Is.Zero, output.ToString());
+            using var report = JsonDocument.Parse(File.ReadAllText(json));
+            var row = report.RootElement.GetProperty("blocks").EnumerateArray().Single();
+            double s = 64, c = 1152, t = 300;
+            var flops = 28 * s * c * c + 4 * t * c * c + 4 * s * s * c + 4 * s * t * c;
+            Assert.That(row.GetProperty("tflops").GetDouble() * row.GetProperty("median_ms").GetDouble() * 1e9, Is.EqualTo(flops).Within(1e-6).Percent);
+
+            using var file = Weights.SafetensorsFile.Open(Path.Combine(folder, "pixart_sigma_block_64.safetensors"));
+            Assert.That(file.Names, Does.Contain("input.x").And.Contain("input.caption").And.Contain("attn2.to_k.weight").And.Contain("output"));
+            using var context = Contexts.Cpu();
+            using var again = Pipelines.BlockBenchmarkCase.Create("pixart-sigma", 64, context, DType.F32);
+            using var expected = again.Forward();
+            using var written = file.Load("output", context);
+            Assert.That(written.ToArray<float>(), Is.EqualTo(expected.ToArray<float>()));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     [Test]
     public void FlopCounterCountsEachProductOnce()
     {
