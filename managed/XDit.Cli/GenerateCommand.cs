@@ -32,7 +32,7 @@ public static class GenerateCommand
         var binning = !options.Flag("no_use_resolution_binning");
         var parallel = MeshOptions.Parse(options);
         var checkSingleRank = options.Flag("check_single_rank");
-        var mpi = options.String("comm", "inproc") == "mpi";
+        var comm = options.String("comm", "inproc");
         // In-process ranks compare every collective's signature always; over MPI it costs an all-gather per collective.
         var checkCollectives = options.Flag("check_collectives");
         RejectUnimplementedParallelism(options);
@@ -55,7 +55,8 @@ public static class GenerateCommand
             UseResolutionBinning = binning,
         };
 
-        if (mpi) return RunMpi(source, parallel, output, Request, outputType, outputPath, checkSingleRank, checkCollectives);
+        if (comm is "mpi" or "nccl")
+            return RunMpi(source, parallel, output, Request, outputType, outputPath, checkSingleRank, checkCollectives, nccl: comm == "nccl");
         if (parallel.WorldSize > 1) return RunParallel(source, parallel, output, Request, outputType, outputPath, checkSingleRank);
 
         using var loaded = source.Load(output);
@@ -98,22 +99,33 @@ public static class GenerateCommand
     }
 
     /// <summary>
-    /// <c>--comm mpi</c>: this process is one rank of an mpirun job whose size must be the mesh's. Every
-    /// rank prepares the model (random weights are the same for the same seed) and runs its part; rank 0
-    /// gathers the result, prints and writes it. A rank that fails exits non-zero, and mpirun stops the job.
+    /// <c>--comm mpi</c> or <c>--comm nccl</c>: this process is one rank of an mpirun job whose size must be
+    /// the mesh's. Every rank prepares the model (random weights are the same for the same seed) and runs its
+    /// part; rank 0 gathers the result, prints and writes it. A rank that fails exits non-zero, and mpirun
+    /// stops the job. With NCCL each process takes one GPU (<c>--device cuda:N</c> is the first; a node's
+    /// processes take N, N+1, … by their local rank), MPI carries the NCCL id and the results, NCCL the mesh.
     /// </summary>
     static int RunMpi(ModelSource source, ParallelConfig parallel, TextWriter output,
         Func<int, GenerationRequest, GenerationRequest> makeRequest, string outputType, string? outputPath, bool checkSingleRank,
-        bool checkCollectives)
+        bool checkCollectives, bool nccl)
     {
+        var flag = nccl ? "--comm nccl" : "--comm mpi";
         if (!MpiCommunicator.LaunchedByMpirun)
-            throw new UsageException($"--comm mpi: start the ranks with mpirun (mpirun -np {parallel.WorldSize} xdit generate ... --comm mpi)");
+            throw new UsageException($"{flag}: start the ranks with mpirun (mpirun -np {parallel.WorldSize} xdit generate ... {flag})");
         if (source.SavesModel)
-            throw new UsageException("--comm mpi with --save_model: every rank would write the folder; write it first (one process), then pass --model");
-        if (source.Device.Kind != DeviceKind.Cpu)
-            throw new UsageException($"--comm mpi moves host memory, so its ranks run on the CPU; for {source.Device} drop --comm mpi " +
-                                     "(in-process ranks share the GPU)");
+            throw new UsageException($"{flag} with --save_model: every rank would write the folder; write it first (one process), then pass --model");
+        if (!nccl && source.Device.Kind != DeviceKind.Cpu)
+            throw new UsageException($"--comm mpi moves host memory, so its ranks run on the CPU; for {source.Device} use --comm nccl " +
+                                     "(one GPU per process) or drop --comm (in-process ranks share the GPU)");
+        if (nccl && source.Device.Kind != DeviceKind.Cuda)
+            throw new UsageException("--comm nccl runs one rank per GPU: add --device cuda (or cuda:N, the first GPU of each node)");
+        if (nccl && parallel.PipeFusionDegree > 1)
+            throw new UsageException("--comm nccl with PipeFusion is not supported yet: its overlapped point-to-point messages would " +
+                                     "need NCCL groups to avoid a send cycle on one stream; use --comm mpi or in-process ranks");
         var mpiWorld = MpiCommunicator.World();
+        var local = int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_SIZE"), out var n) && n > 0 ? n : 1;
+        var localRank = int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_RANK"), out var r) ? r : 0;
+        var device = nccl ? Device.Cuda(source.Device.Index + localRank) : Device.Cpu;
         ICommunicator world = checkCollectives ? new CheckedCommunicator(mpiWorld) : mpiWorld;
         var log = world.Rank == 0 ? output : TextWriter.Null;
         var (folder, defaults, name, temporary) = source.PrepareFolder(log);
@@ -130,11 +142,10 @@ public static class GenerateCommand
             {
                 throw new UsageException(e.Message);
             }
-            var local = int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_SIZE"), out var n) && n > 0 ? n : 1;
             var options = new ContextOptions { NumThreads = Math.Max(1, Environment.ProcessorCount / local) };
-            log.WriteLine($"running on {world.Size} MPI ranks ({parallel})");
+            log.WriteLine(nccl ? $"running on {world.Size} MPI ranks with NCCL, one GPU each ({parallel})" : $"running on {world.Size} MPI ranks ({parallel})");
             var progress = world.Rank == 0 ? new ProgressLine(output) : null;
-            var result = ParallelGeneration.RunOnWorld(world, folder, request, parallel, source.DType, options, progress);
+            var result = ParallelGeneration.RunOnWorld(world, folder, request, parallel, source.DType, options, progress, device: device);
             progress?.Finish();
             if (world.Rank == 0)
             {
@@ -186,10 +197,8 @@ public static class GenerateCommand
         if (options.Int("tensor_parallel_degree", 1, min: 1) > 1)
             throw new UsageException("--tensor_parallel_degree > 1 is not implemented in this version yet (CFG, data, PipeFusion, Ulysses and Ring parallelism are); run with degree 1");
         var comm = options.String("comm", "inproc");
-        if (comm is not ("inproc" or "mpi"))
-            throw new UsageException(comm == "nccl"
-                ? "--comm nccl: the NCCL communicator is not implemented in this version yet; use inproc (ranks as threads) or mpi (ranks as processes under mpirun)"
-                : $"--comm must be inproc or mpi, got '{comm}'");
+        if (comm is not ("inproc" or "mpi" or "nccl"))
+            throw new UsageException($"--comm must be inproc, mpi or nccl, got '{comm}'");
     }
 
     static void WriteOutputs(GenerationResult result, GenerationRequest request, string outputType, string? outputPath, string modelName,

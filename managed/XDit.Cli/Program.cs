@@ -19,7 +19,7 @@ try
         Console.WriteLine("options of generate (xDiT's names; dashes or underscores): --negative_prompt --height --width --num_inference_steps");
         Console.WriteLine("  --guidance_scale --seed --num_images_per_prompt --max_sequence_length --output_type pil|latent --output PATH");
         Console.WriteLine("  --save_model DIR --device cpu|cuda:N --dtype f32|bf16|f16");
-        Console.WriteLine("  --use_cfg_parallel --data_parallel_degree N --ulysses_degree N --ring_degree N --comm inproc|mpi --check_single_rank");
+        Console.WriteLine("  --use_cfg_parallel --data_parallel_degree N --ulysses_degree N --ring_degree N --comm inproc|mpi|nccl --check_single_rank");
         Console.WriteLine("  --pipefusion_parallel_degree N --num_pipeline_patch N --warmup_steps N --attn_layer_num_for_pp a,b,... --use_parallel_vae");
         return args.Length == 0 ? 2 : 0;
     }

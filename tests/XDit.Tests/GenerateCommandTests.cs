@@ -106,6 +106,10 @@ public class GenerateCommandTests
             Does.Contain("guidance-distilled"));
         Assert.That(Assert.Throws<UsageException>(() => Generate("--arch", "tiny-pixart", "--random_weights", "--tensor-parallel-degree", "2"))!.Message,
             Does.Contain("tensor_parallel_degree"));
+        Assert.That(Assert.Throws<UsageException>(() => Generate("--arch", "tiny-pixart", "--random_weights", "--comm", "nccl", "--device", "cuda"))!.Message,
+            Does.Contain("start the ranks with mpirun"));
+        Assert.That(Assert.Throws<UsageException>(() => Generate("--arch", "tiny-pixart", "--random_weights", "--comm", "gloo"))!.Message,
+            Does.Contain("inproc, mpi or nccl"));
         Assert.That(Assert.Throws<UsageException>(() => Generate("--arch", "tiny-pixart", "--random_weights", "--stepz", "2"))!.Message,
             Does.Contain("--stepz"));
         Assert.That(Assert.Throws<UsageException>(() => Generate("--arch", "nope", "--random_weights"))!.Message,

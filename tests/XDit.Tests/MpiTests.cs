@@ -85,6 +85,18 @@ public class MpiTests
         }
     }
 
+    /// <summary><c>--comm nccl</c> where the ranks cannot get their GPUs (this machine has none): every rank
+    /// stops with the reason instead of waiting for the others in NCCL.</summary>
+    [Test]
+    public void NcclWithoutAUsableGpuStopsEveryRankWithTheReason()
+    {
+        if (XDitLibrary.GetBuildInfo().CudaDeviceCount > 0) Assert.Ignore("this machine has a GPU: the failure path needs one without");
+        var (code, output) = Mpirun(2, "generate", "--arch", "tiny-pixart", "--random_weights", "--comm", "nccl", "--device", "cuda",
+            "--ulysses_degree", "2", "--num_inference_steps", "1", "--output_type", "latent", "--output", "/dev/null");
+        Assert.That(code, Is.Not.Zero);
+        Assert.That(output, Does.Contain("running on 2 MPI ranks with NCCL").And.Contain("CUDA"));
+    }
+
     [Test]
     public void AWorldOfTheWrongSizeIsAClearError()
     {

@@ -78,14 +78,22 @@ public static class ParallelGeneration
     /// per rank): every rank calls it, and every rank returns the whole result (the replicas' latents and
     /// images are gathered over the world).
     /// </summary>
-    /// <param name="contextOptions">This rank's CPU context (its thread count included).</param>
+    /// <param name="contextOptions">This rank's context (its thread count included).</param>
+    /// <param name="device">This rank's device: the CPU (the default), or one GPU per rank — the mesh's
+    /// collectives then run on an NCCL communicator bootstrapped over <paramref name="world"/>, which still
+    /// gathers the results.</param>
     public static GenerationResult RunOnWorld(ICommunicator world, string folder, GenerationRequest request, ParallelConfig config,
         DType dtype = DType.F32, ContextOptions? contextOptions = null, IProgress<GenerationProgress>? progress = null,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default, Device? device = null)
     {
         Validate(folder, request, config);
-        using var mesh = ProcessMesh.Create(world, config);
-        using var context = DeviceContext.Create(Device.Cpu, contextOptions ?? new ContextOptions());
+        var where = device ?? Device.Cpu;
+        if (where.Kind == DeviceKind.Cuda && config.PipeFusionDegree > 1)
+            throw new XDitException(Native.XditStatus.Unsupported,
+                "PipeFusion over NCCL is not supported yet (its overlapped point-to-point messages would need NCCL groups); use in-process or MPI ranks");
+        using var context = DeviceContext.Create(where, contextOptions ?? new ContextOptions());
+        using var nccl = where.Kind == DeviceKind.Cuda ? NcclCommunicator.Create(world, context) : null;
+        using var mesh = ProcessMesh.Create((ICommunicator?)nccl ?? world, config);
         using var pipeline = PipelineLoader.Load(folder, context, dtype);
         var mine = RunRank(pipeline, mesh, request, config, progress, cancellation);
         return Assemble(GatherParts(world, mine, request), request);
