@@ -163,6 +163,7 @@ private:
     }
 
     void wait_for(cudaEvent_t event, const char* operation) {
+        cuda::DeviceScope scope(backend_.device());
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_);
         for (int spins = 0;; ++spins) {
             const cudaError_t state = cudaEventQuery(event);

@@ -107,29 +107,20 @@ namespace {
 // A timing event recorded on the context's stream.
 class EventMark final : public Mark {
 public:
-    EventMark(int device, cudaStream_t stream) : device_(device) {
-        DeviceScope scope(device_);
-        check(cudaEventCreate(&event_), "cudaEventCreate");
-        const cudaError_t status = cudaEventRecord(event_, stream);
-        if (status != cudaSuccess) {
-            cudaEventDestroy(event_);
-            check(status, "cudaEventRecord");
-        }
-    }
-    ~EventMark() override { cudaEventDestroy(event_); }
+    EventMark(int device, cudaStream_t stream) : device_(device), recorded_(device, stream, /*timing=*/true) {}
 
     double milliseconds_since(const Mark& start) const override {
         const auto& earlier = dynamic_cast<const EventMark&>(start);
         DeviceScope scope(device_);
-        check(cudaEventSynchronize(event_), "cudaEventSynchronize");
+        check(cudaEventSynchronize(recorded_.event), "cudaEventSynchronize");
         float milliseconds = 0;
-        check(cudaEventElapsedTime(&milliseconds, earlier.event_, event_), "cudaEventElapsedTime");
+        check(cudaEventElapsedTime(&milliseconds, earlier.recorded_.event, recorded_.event), "cudaEventElapsedTime");
         return milliseconds;
     }
 
 private:
     int device_;
-    cudaEvent_t event_ = nullptr;
+    StreamEvent recorded_;
 };
 
 }  // namespace

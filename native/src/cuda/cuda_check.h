@@ -39,11 +39,12 @@ private:
 };
 
 // An event recorded now on `stream` (of `device`), marking the work issued there so far; destroyed with
-// the scope (CUDA keeps it alive until pending waits on it are satisfied).
+// the scope (CUDA keeps it alive until pending waits on it are satisfied). Only a timing event can be
+// measured against another (cudaEventElapsedTime); the others are cheaper.
 struct StreamEvent {
-    StreamEvent(int device, cudaStream_t stream) {
+    StreamEvent(int device, cudaStream_t stream, bool timing = false) {
         DeviceScope scope(device);
-        check(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+        check(cudaEventCreateWithFlags(&event, timing ? cudaEventDefault : cudaEventDisableTiming), "cudaEventCreateWithFlags");
         const cudaError_t status = cudaEventRecord(event, stream);
         if (status != cudaSuccess) {
             cudaEventDestroy(event);
