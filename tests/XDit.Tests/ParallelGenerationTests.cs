@@ -133,6 +133,23 @@ public class ParallelGenerationTests
         foreach (var volume in volumes) Assert.That(volume, Is.EquivalentTo(expected));
     }
 
+    /// <summary>In-process CPU ranks load each weight once (<see cref="SharedWeights"/>): the four ranks of a mesh
+    /// hold, together, what one pipeline holds alone (bf16, so every weight is a converted copy, not the mapped file).</summary>
+    [Test]
+    public void CpuRanksHoldOneCopyOfTheWeights()
+    {
+        var folder = Folders["tiny-sd3"];
+        ulong alone;
+        using (var context = Contexts.Cpu())
+        using (PipelineLoader.Load(folder, context, DType.BF16))
+            alone = context.AllocatorStats.BytesInUse;
+        using var ranks = ParallelPipeline.Load(folder, new ParallelConfig { UlyssesDegree = 2, RingDegree = 2 }, DType.BF16);
+        var together = ranks.RankContexts.Sum(c => (double)c.AllocatorStats.BytesInUse);
+        TestContext.Out.WriteLine($"one pipeline {alone} bytes, four ranks {together} bytes");
+        Assert.That(alone, Is.GreaterThan(100_000UL));
+        Assert.That(together, Is.EqualTo((double)alone).Within(10).Percent);
+    }
+
     [Test]
     public void InvalidMeshesAreRejectedBeforeLoading()
     {

@@ -6,9 +6,10 @@ namespace XDit.Pipelines;
 
 /// <summary>
 /// Loads the components of a diffusers folder onto one context and keeps track of them, so that a
-/// pipeline whose loading fails halfway frees what it had already loaded (<see cref="Abandon"/>).
+/// pipeline whose loading fails halfway frees what it had already loaded (<see cref="Abandon"/>). With
+/// <paramref name="shared"/>, each weight is loaded once for every pipeline loaded with it.
 /// </summary>
-internal sealed class ComponentLoader(DiffusersFolder folder, DeviceContext context)
+internal sealed class ComponentLoader(DiffusersFolder folder, DeviceContext context, SharedWeights? shared = null)
 {
     readonly List<IDisposable> _loaded = new();
 
@@ -26,7 +27,7 @@ internal sealed class ComponentLoader(DiffusersFolder folder, DeviceContext cont
     {
         Track(module);
         using var weights = folder.OpenWeights(component);
-        WeightLoader.Load(module, weights, context, dtype, sourceName: $"{component} checkpoint");
+        WeightLoader.Load(module, Source(component, weights), context, dtype, sourceName: $"{component} checkpoint");
         return module;
     }
 
@@ -35,9 +36,11 @@ internal sealed class ComponentLoader(DiffusersFolder folder, DeviceContext cont
     {
         Track(module);
         using var weights = folder.OpenWeights(component);
-        load(module, weights);
+        load(module, Source(component, weights));
         return module;
     }
+
+    ITensorSource Source(string component, ITensorSource weights) => shared?.Wrap(component, weights) ?? weights;
 
     /// <summary>The VAE, always in f32 (decoding in half precision is what <c>force_upcast</c> prevents).</summary>
     public AutoencoderKL Vae() =>

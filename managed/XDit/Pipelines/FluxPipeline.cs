@@ -57,13 +57,14 @@ public sealed class FluxPipeline : IPipeline
     /// <summary>FLUX.1-dev carries a guidance embedding; FLUX.1-schnell does not.</summary>
     public bool HasGuidanceEmbedding => _transformer.Config.GuidanceEmbeds;
 
-    public static FluxPipeline Load(string folder, DeviceContext context, DType dtype = DType.F32)
+    /// <param name="shared">Weights shared with other pipelines loaded with it (in-process CPU ranks), or null.</param>
+    public static FluxPipeline Load(string folder, DeviceContext context, DType dtype = DType.F32, SharedWeights? shared = null)
     {
         var diffusers = DiffusersFolder.Open(folder);
         if (diffusers.Index.ClassName != "FluxPipeline")
             throw new XDitException(Native.XditStatus.Unsupported, $"{folder}: model_index.json names {diffusers.Index.ClassName}, not FluxPipeline");
         var textDType = dtype == DType.F16 ? DType.BF16 : dtype;
-        var loader = new ComponentLoader(diffusers, context);
+        var loader = new ComponentLoader(diffusers, context, shared);
         try
         {
             var clip = loader.Module("text_encoder", new ClipTextModel(ClipTextConfig.FromJson(diffusers.Config("text_encoder").Root), withProjection: false),

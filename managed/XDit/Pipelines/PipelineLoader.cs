@@ -58,14 +58,15 @@ public static class PipelineLoader
     static XDitException Unsupported(string folder, string className) => new(Native.XditStatus.Unsupported,
         $"{folder}: {className} is not supported (supported: {string.Join(", ", SupportedPipelines)})");
 
-    public static IPipeline Load(string folder, DeviceContext context, DType dtype = DType.F32)
+    /// <param name="shared">Weights shared with other pipelines loaded with it (in-process CPU ranks), or null.</param>
+    public static IPipeline Load(string folder, DeviceContext context, DType dtype = DType.F32, SharedWeights? shared = null)
     {
         var className = DiffusersFolder.Open(folder).Index.ClassName;
         return className switch
         {
-            "PixArtAlphaPipeline" or "PixArtSigmaPipeline" => PixArtPipeline.Load(folder, context, dtype),
-            "StableDiffusion3Pipeline" => SD3Pipeline.Load(folder, context, dtype),
-            "FluxPipeline" => FluxPipeline.Load(folder, context, dtype),
+            "PixArtAlphaPipeline" or "PixArtSigmaPipeline" => PixArtPipeline.Load(folder, context, dtype, shared),
+            "StableDiffusion3Pipeline" => SD3Pipeline.Load(folder, context, dtype, shared),
+            "FluxPipeline" => FluxPipeline.Load(folder, context, dtype, shared),
             _ => throw Unsupported(folder, className),
         };
     }

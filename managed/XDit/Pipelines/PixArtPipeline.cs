@@ -64,14 +64,15 @@ public sealed class PixArtPipeline : IPipeline
     /// <summary>Loads every component of a diffusers PixArt folder onto <paramref name="context"/>. The
     /// transformer runs in <paramref name="dtype"/>; the text encoder in f32 or bf16 (never f16); the VAE
     /// in f32.</summary>
-    public static PixArtPipeline Load(string folder, DeviceContext context, DType dtype = DType.F32)
+    /// <param name="shared">Weights shared with other pipelines loaded with it (in-process CPU ranks), or null.</param>
+    public static PixArtPipeline Load(string folder, DeviceContext context, DType dtype = DType.F32, SharedWeights? shared = null)
     {
         var diffusers = DiffusersFolder.Open(folder);
         var className = diffusers.Index.ClassName;
         if (className is not ("PixArtAlphaPipeline" or "PixArtSigmaPipeline"))
             throw new XDitException(Native.XditStatus.Unsupported, $"{folder}: model_index.json names {className}, not a PixArt pipeline");
         var textDType = dtype == DType.F16 ? DType.BF16 : dtype;
-        var loader = new ComponentLoader(diffusers, context);
+        var loader = new ComponentLoader(diffusers, context, shared);
         try
         {
             var tokenizer = T5Tokenizer.FromFolder(diffusers.Component("tokenizer"));

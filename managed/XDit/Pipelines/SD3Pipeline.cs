@@ -46,13 +46,14 @@ public sealed class SD3Pipeline : IPipeline
     public int SizeMultiple => _vae.Config.ScaleFactor * _transformer.Config.PatchSize;
     public int DefaultImageSize => _transformer.Config.SampleSize * _vae.Config.ScaleFactor;
 
-    public static SD3Pipeline Load(string folder, DeviceContext context, DType dtype = DType.F32)
+    /// <param name="shared">Weights shared with other pipelines loaded with it (in-process CPU ranks), or null.</param>
+    public static SD3Pipeline Load(string folder, DeviceContext context, DType dtype = DType.F32, SharedWeights? shared = null)
     {
         var diffusers = DiffusersFolder.Open(folder);
         if (diffusers.Index.ClassName != "StableDiffusion3Pipeline")
             throw new XDitException(Native.XditStatus.Unsupported, $"{folder}: model_index.json names {diffusers.Index.ClassName}, not StableDiffusion3Pipeline");
         var textDType = dtype == DType.F16 ? DType.BF16 : dtype;
-        var loader = new ComponentLoader(diffusers, context);
+        var loader = new ComponentLoader(diffusers, context, shared);
         try
         {
             ClipTextModel Clip(string component) =>
