@@ -281,10 +281,11 @@ public static unsafe partial class NativeMethods
     public static partial XditStatus xdit_buffer_free(nint buffer);
 
     /// <summary>
-    /// A buffer over host memory the caller owns, used without a copy (CPU contexts only; a CUDA context
-    /// answers XDIT_STATUS_UNSUPPORTED): a memory-mapped weight file, for example. The library never frees
-    /// or writes it through this buffer's own calls; the caller keeps it valid until the buffer is freed.
-    /// Not counted by the allocator statistics.
+    /// A buffer over memory the caller owns, used without a copy: host memory on a CPU context (a
+    /// memory-mapped weight file, for example), or device memory of the context's own device on a CUDA
+    /// context (another context's weights; anything else answers XDIT_STATUS_UNSUPPORTED). The library never
+    /// frees or writes it through this buffer's own calls; the caller keeps it valid, and ordered with the
+    /// work that reads it, until the buffer is freed. Not counted by the allocator statistics.
     /// </summary>
     [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]

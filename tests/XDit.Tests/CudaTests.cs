@@ -108,6 +108,55 @@ public class CudaTests
             Assert.That(rank.Where(o => !o.Passed).Select(o => $"{o.Collective}: {o.Detail}"), Is.Empty);
     }
 
+    /// <summary>A context wraps another context's memory on the same device (shared weights), and nothing else.</summary>
+    [Test]
+    public void AContextWrapsOnlyItsDevicesMemory()
+    {
+        using var owner = Contexts.CudaOrIgnore();
+        using var reader = DeviceContext.Create(Device.Cuda(0));
+        var original = Tensor.FromArray(owner, new[] { 1f, 2f, 3f, 4f, 5f, 6f }, 2, 3);
+        var wrapped = Tensor.Wrap(reader, original.DataAddress, DType.F32, [2, 3], original);
+        using (var scope = new TensorScope())
+            Assert.That(Elementwise.Affine(wrapped, 2, 0).ToArray<float>(), Is.EqualTo(new[] { 2f, 4f, 6f, 8f, 10f, 12f }));
+        wrapped.Dispose();
+        Assert.That(original.IsDisposed, Is.True, "the owner goes with the wrapping tensor");
+        var host = new float[4];
+        var handle = System.Runtime.InteropServices.GCHandle.Alloc(host, System.Runtime.InteropServices.GCHandleType.Pinned);
+        try
+        {
+            var error = Assert.Throws<XDitException>(() => Tensor.Wrap(reader, handle.AddrOfPinnedObject(), DType.F32, [4], null))!;
+            Assert.That(error.Status, Is.EqualTo(Native.XditStatus.Unsupported));
+        }
+        finally
+        {
+            handle.Free();
+        }
+    }
+
+    /// <summary>In-process ranks sharing the GPU hold one copy of the weights between them.</summary>
+    [Test]
+    public void RanksSharingTheGpuHoldOneCopyOfTheWeights()
+    {
+        Contexts.CudaOrIgnore().Dispose();
+        var folder = Directory.CreateTempSubdirectory("xdit-cuda-shared").FullName;
+        try
+        {
+            Pipelines.Architectures.WriteRandomFolder("tiny-sd3", folder, seed: 3, DType.F32);
+            ulong alone;
+            using (var context = DeviceContext.Create(Device.Cuda(0)))
+            using (Pipelines.PipelineLoader.Load(folder, context, DType.BF16))
+                alone = context.AllocatorStats.BytesInUse;
+            using var ranks = Pipelines.ParallelPipeline.Load(folder, new Parallel.ParallelConfig { UlyssesDegree = 2, RingDegree = 2 },
+                DType.BF16, device: Device.Cuda(0));
+            var together = ranks.RankContexts.Sum(c => (double)c.AllocatorStats.BytesInUse);
+            Assert.That(together, Is.EqualTo((double)alone).Within(10).Percent);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     [Test]
     public void DisposalFreesDeviceMemory()
     {

@@ -95,7 +95,7 @@ public class MemoryTests
         var values = new[] { 1f, 2f, 3f, 4f, 5f, 6f };
         System.Runtime.InteropServices.Marshal.Copy(values, 0, block.Address, 6);
         var start = context.AllocatorStats;
-        var t = Tensor.WrapHost(context, block.Address, DType.F32, [2, 3], block);
+        var t = Tensor.Wrap(context, block.Address, DType.F32, [2, 3], block);
         var view = t.Transpose(0, 1);
         t.Dispose();
         Assert.That(view.Contiguous().ToArray<float>(), Is.EqualTo(new[] { 1f, 4f, 2f, 5f, 3f, 6f }));

@@ -6,7 +6,7 @@ namespace XDit.Pipelines;
 /// <summary>
 /// A pipeline resident on the in-process ranks of a <see cref="ParallelConfig"/>: one thread per rank,
 /// each with its own context (on the CPU, its share of the cores; on a GPU, its own stream of the one
-/// device every rank shares) and its own loaded pipeline — on the CPU over one shared copy of the weights
+/// device every rank shares) and its own loaded pipeline — over one shared copy of the weights
 /// (<see cref="SharedWeights"/>) — which stay loaded
 /// between requests — what <see cref="Serving.XDitEngine"/> and <c>xdit serve</c> put behind their queue
 /// for parallel generation. <see cref="Generate(GenerationRequest, IProgress{GenerationProgress}?, CancellationToken)"/>
@@ -47,8 +47,8 @@ public sealed class ParallelPipeline : IPipeline
         _contexts = new DeviceContext?[size];
         _done = new Barrier(size + 1);
         var meshes = new ProcessMesh?[size];
-        // Ranks on the CPU share one copy of the weights; each GPU rank loads its own.
-        var shared = device.Kind == DeviceKind.Cpu ? new SharedWeights() : null;
+        // The ranks share one copy of the weights.
+        var shared = new SharedWeights();
         // Loading is the first job of every rank: the mesh is collective, the weights per rank.
         _threads = Enumerable.Range(0, size).Select(rank => new Thread(() =>
         {
@@ -72,7 +72,7 @@ public sealed class ParallelPipeline : IPipeline
         }) { IsBackground = true, Name = $"xdit-rank-{rank}" }).ToArray();
         foreach (var thread in _threads) thread.Start();
         _done.SignalAndWait();
-        shared?.Dispose(); // the pipelines hold what they use
+        shared.Dispose(); // the pipelines hold what they use
         try
         {
             InProcessWorld.ThrowFirstFailure(_errors, world);

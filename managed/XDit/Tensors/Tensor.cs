@@ -98,10 +98,10 @@ public sealed class Tensor : IDisposable
     public static Tensor FromArray<T>(DeviceContext context, T[] data, params long[] shape) where T : unmanaged =>
         FromSpan<T>(context, data, shape);
 
-    /// <summary>A contiguous tensor over host memory that <paramref name="owner"/> keeps valid (a
-    /// memory-mapped weight file), without a copy; the owner is disposed with the last view. CPU
-    /// contexts only.</summary>
-    internal static Tensor WrapHost(DeviceContext context, nint data, DType dtype, long[] shape, IDisposable? owner)
+    /// <summary>A contiguous tensor over memory that <paramref name="owner"/> keeps valid, without a copy:
+    /// host memory on a CPU context (a memory-mapped weight file), or device memory of a CUDA context's
+    /// own device (another context's weights); the owner is disposed with the last view.</summary>
+    internal static Tensor Wrap(DeviceContext context, nint data, DType dtype, long[] shape, IDisposable? owner)
     {
         Shapes.Validate(shape);
         var bytes = checked((ulong)Shapes.Product(shape) * (ulong)dtype.ElementSize());

@@ -39,8 +39,8 @@ internal sealed class TensorStorage
         }
     }
 
-    /// <summary>Storage over host memory that <paramref name="owner"/> keeps valid (a memory-mapped
-    /// file view); it is disposed with the storage. CPU contexts only.</summary>
+    /// <summary>Storage over memory that <paramref name="owner"/> keeps valid (a memory-mapped file view
+    /// on a CPU context, another context's device memory on the same GPU); it is disposed with the storage.</summary>
     public static TensorStorage Wrap(DeviceContext context, nint data, ulong bytes, IDisposable? owner)
     {
         NativeStatus.Check(NativeMethods.xdit_buffer_wrap(context.Handle, data, bytes, out var buffer));

@@ -204,7 +204,7 @@ public sealed class SafetensorsFile : IDisposable
         }
         try
         {
-            return Tensor.WrapHost(context, Address(view), stored, shape, view);
+            return Tensor.Wrap(context, Address(view), stored, shape, view);
         }
         catch
         {

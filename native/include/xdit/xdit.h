@@ -200,10 +200,11 @@ XDIT_API xdit_status xdit_context_reset_peak(xdit_context* context);
 XDIT_API xdit_status xdit_buffer_alloc(xdit_context* context, uint64_t bytes, xdit_buffer** out_buffer);
 XDIT_API xdit_status xdit_buffer_free(xdit_buffer* buffer);
 
-/* A buffer over host memory the caller owns, used without a copy (CPU contexts only; a CUDA context
- * answers XDIT_STATUS_UNSUPPORTED): a memory-mapped weight file, for example. The library never frees
- * or writes it through this buffer's own calls; the caller keeps it valid until the buffer is freed.
- * Not counted by the allocator statistics. */
+/* A buffer over memory the caller owns, used without a copy: host memory on a CPU context (a
+ * memory-mapped weight file, for example), or device memory of the context's own device on a CUDA
+ * context (another context's weights; anything else answers XDIT_STATUS_UNSUPPORTED). The library never
+ * frees or writes it through this buffer's own calls; the caller keeps it valid, and ordered with the
+ * work that reads it, until the buffer is freed. Not counted by the allocator statistics. */
 XDIT_API xdit_status xdit_buffer_wrap(xdit_context* context, void* data, uint64_t bytes, xdit_buffer** out_buffer);
 XDIT_API xdit_status xdit_buffer_data(xdit_buffer* buffer, void** out_data);
 XDIT_API xdit_status xdit_buffer_size(xdit_buffer* buffer, uint64_t* out_bytes);

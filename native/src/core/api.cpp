@@ -181,9 +181,8 @@ xdit_status xdit_buffer_wrap(xdit_context* context, void* data, uint64_t bytes, 
         xdit_buffer*& out = require(out_buffer, "out_buffer");
         out = nullptr;
         Context& c = context_of(context);
-        if (c.options().device_kind != XDIT_DEVICE_CPU)
-            fail(XDIT_STATUS_UNSUPPORTED, "only CPU contexts can wrap host memory; copy it into a buffer instead");
         if (data == nullptr && bytes > 0) invalid("data is null");
+        if (bytes > 0) c.backend().check_wrappable(data);
         auto handle = std::make_unique<xdit_buffer>();
         handle->context = context->context;
         handle->data = data;

@@ -28,6 +28,9 @@ public:
     virtual void read(void* host_destination, const void* device_source, size_t bytes) = 0;
     virtual void memset(void* device_destination, int value, size_t bytes) = 0;
     virtual void synchronize() = 0;
+    // Fails (UNSUPPORTED) unless `data` is memory this backend's kernels may use in place
+    // (xdit_buffer_wrap): host memory on the CPU, the context's own device memory on CUDA.
+    virtual void check_wrappable(const void* data) const = 0;
     virtual std::unique_ptr<Mark> mark() = 0;
 
     virtual void fill(const TensorDesc& out, double value) = 0;

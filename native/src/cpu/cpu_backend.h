@@ -22,6 +22,7 @@ public:
     void read(void* destination, const void* source, size_t bytes) override;
     void memset(void* destination, int value, size_t bytes) override;
     void synchronize() override {}
+    void check_wrappable(const void*) const override {}
     std::unique_ptr<Mark> mark() override;
 
     void fill(const TensorDesc& out, double value) override;

@@ -127,6 +127,14 @@ private:
 
 std::unique_ptr<Mark> CudaBackend::mark() { return std::make_unique<EventMark>(device_, stream_); }
 
+void CudaBackend::check_wrappable(const void* data) const {
+    cudaPointerAttributes attributes{};
+    const cudaError_t status = cudaPointerGetAttributes(&attributes, data);
+    if (status != cudaSuccess) cudaGetLastError();  // host memory the runtime does not know is not sticky
+    if (status != cudaSuccess || attributes.type != cudaMemoryTypeDevice || attributes.device != device_)
+        fail(XDIT_STATUS_UNSUPPORTED, name_ + " wraps only its own device memory; copy other memory into a buffer instead");
+}
+
 void CudaBackend::synchronize() {
     DeviceScope scope(device_);
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
