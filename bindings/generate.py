@@ -62,6 +62,7 @@ HANDLE_TYPES = {
     "xdit_comm": "CommHandle",
     "xdit_comm_request": "CommRequestHandle",
     "xdit_mark": "MarkHandle",
+    "xdit_graph": "GraphHandle",
 }
 
 # Functions that end a handle's life take the raw pointer (nint): SafeHandle.ReleaseHandle calls them.

@@ -45,6 +45,7 @@ function(xdit_add_cuda_backend target)
     native/src/comm/nccl_comm.cpp
     native/src/cuda/cuda_backend.cpp
     native/src/cuda/cuda_conv.cpp
+    native/src/cuda/cuda_graph.cpp
     native/src/cuda/cublaslt.cpp
     native/src/cuda/cuda_gemm.cpp
     native/src/cuda/attention.cu

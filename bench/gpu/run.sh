@@ -3,7 +3,7 @@
 # .NET SDK and no internet. Prepare it on a build machine with
 #     dotnet pwsh -NoProfile -File build.ps1 gpukit      # writes artifacts/gpukit/xdit (self-contained)
 # then, on the GPU machine, from the repository root (artifacts/gpukit carried along):
-#     bench/gpu/run.sh [stage ...]                       # default: build env ops comm meshes sanitizer bench torch blocks
+#     bench/gpu/run.sh [stage ...]                       # default: build env ops comm meshes graph sanitizer bench torch blocks
 # Stages, each under its own time limit (< 10 minutes):
 #   build      the native library with this machine's CUDA (kernels for sm_80 and sm_90), alone first,
 #              so that a compile error on a newer toolkit shows at once
@@ -15,6 +15,9 @@
 #              with one rank
 #   meshes     xdit check --meshes --device cuda: every parallel method (≤ 8 ranks sharing the GPU) of the
 #              tiny PixArt, SD3 and Flux against the single-rank run, each mesh twice, f32 then bf16
+#   graph      xdit check --graph --device cuda: tiny PixArt, SD3 and Flux with every step from the third a
+#              replay of the second, captured as a CUDA graph (--use_cuda_graph), against the eager run, bit
+#              for bit, on one rank and two (CFG / data parallel), f32 then bf16; with the replayed steps' speed-up
 #   sanitizer  the f32 op checks again under compute-sanitizer's memcheck (skipped where it is absent)
 #   bench      the op cases timed on the GPU in bf16 (synchronised calls, median of 7)
 #   torch      the same GEMM and attention shapes in PyTorch on the same card (skipped without PyTorch)
@@ -23,6 +26,7 @@
 #              (SDPA), checked against the engine's outputs
 #   latency    (not by default) xdit bench of PixArt-Σ (20 steps) and SD3-medium (28) at 1024², bf16, random
 #              weights of the real size: text encoders, each step, VAE decode, TFLOP/s, peak memory
+#   latency-graph  (not by default) the PixArt-Σ and SD3-medium latency runs again with --use_cuda_graph
 #   latency-flux  (not by default) the same for FLUX.1-dev (12B; 34 GB of random weights on disk first)
 # Logs and JSON go to $OUT (default artifacts/gpukit-results); the summary table prints last.
 set -u
@@ -34,7 +38,7 @@ mkdir -p "$out"
 : > "$out/summary.tsv"
 export XDIT_NATIVE_LIB=$build/libxdit_native.so
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(build env ops comm meshes sanitizer bench torch blocks)
+[ ${#stages[@]} -eq 0 ] && stages=(build env ops comm meshes graph sanitizer bench torch blocks)
 
 # run_stage NAME SECONDS COMMAND...: logs to $OUT/NAME.log, shows its tail, records exit code and time.
 run_stage() {
@@ -102,6 +106,14 @@ for stage in "${stages[@]}"; do
                 --height 1024 --width 1024 --num_inference_steps 20 --warmup 1 --runs 1 --json "$out/latency-pixart-sigma.json"
             run_stage latency-sd3-medium 540 "$kit/xdit" bench --arch sd3-medium --random_weights --device cuda:0 --dtype bf16 \
                 --height 1024 --width 1024 --num_inference_steps 28 --warmup 1 --runs 1 --json "$out/latency-sd3-medium.json" ;;
+        graph)
+            run_stage graph 240 "$kit/xdit" check --graph --device cuda:0 --dtype f32 --json "$out/graph.json"
+            run_stage graph-bf16 240 "$kit/xdit" check --graph --device cuda:0 --dtype bf16 --json "$out/graph-bf16.json" ;;
+        latency-graph)
+            run_stage latency-graph-pixart-sigma 540 "$kit/xdit" bench --arch pixart-sigma --random_weights --device cuda:0 --dtype bf16 \
+                --height 1024 --width 1024 --num_inference_steps 20 --warmup 1 --runs 1 --use_cuda_graph --json "$out/latency-graph-pixart-sigma.json"
+            run_stage latency-graph-sd3-medium 540 "$kit/xdit" bench --arch sd3-medium --random_weights --device cuda:0 --dtype bf16 \
+                --height 1024 --width 1024 --num_inference_steps 28 --warmup 1 --runs 1 --use_cuda_graph --json "$out/latency-graph-sd3-medium.json" ;;
         latency-flux)
             run_stage latency-flux-dev 590 "$kit/xdit" bench --arch flux-dev --random_weights --device cuda:0 --dtype bf16 \
                 --height 1024 --width 1024 --num_inference_steps 28 --warmup 1 --runs 1 --json "$out/latency-flux-dev.json" ;;
@@ -117,7 +129,7 @@ for stage in "${stages[@]}"; do
                 run_stage torch 300 python3 "$root/bench/gpu/torch_ops.py" "$out/torch.json"
             else skip torch "PyTorch with CUDA not found"; fi ;;
         *)
-            echo "unknown stage '$stage' (stages: build env ops comm meshes sanitizer bench torch blocks latency latency-flux)" >&2
+            echo "unknown stage '$stage' (stages: build env ops comm meshes graph sanitizer bench torch blocks latency latency-graph latency-flux)" >&2
             exit 2 ;;
     esac
 done

@@ -28,6 +28,7 @@ public static class BenchCommand
         var width = options.Int("width", 0, min: 0);
         var prompt = options.String("prompt", "A small cactus with a happy face in the Sahara desert.")!;
         var json = options.String("json");
+        var useGraph = options.Flag("use_cuda_graph");
         var single = MeshOptions.Parse(options);
         var compare = options.String("compare");
         var http = options.Flag("http");
@@ -51,7 +52,7 @@ public static class BenchCommand
             var request = defaults with
             {
                 Prompts = Enumerable.Repeat(prompt, meshes.Max(m => m.DataParallelDegree)).ToList(), Steps = steps, Seed = 0,
-                UseResolutionBinning = false, Height = height > 0 ? height : size, Width = width > 0 ? width : size,
+                UseResolutionBinning = false, Height = height > 0 ? height : size, Width = width > 0 ? width : size, UseGraph = useGraph,
             };
             foreach (var mesh in meshes)
                 try { ParallelGeneration.Validate(folder, request, mesh); }
@@ -64,7 +65,8 @@ public static class BenchCommand
 #endif
             var reports = meshes.Select(mesh => Measure(source, folder, request, mesh, runs, warmup)).ToList();
             output.WriteLine();
-            output.WriteLine($"{name}, {request.Height}x{request.Width}, {request.BatchSize} image(s), {steps} steps, {runs} runs after {warmup} warm-up");
+            output.WriteLine($"{name}, {request.Height}x{request.Width}, {request.BatchSize} image(s), {steps} steps, {runs} runs after {warmup} warm-up" +
+                             (useGraph ? "; each step from the third a replay of the second, captured as a graph (--use_cuda_graph)" : ""));
             foreach (var report in reports) WriteTable(report, output);
             var (_, _, patch) = PipelineLoader.TransformerShape(folder);
             var tokenRows = request.Height / PipelineLoader.VaeScaleFactor(folder) / patch;
@@ -76,7 +78,7 @@ public static class BenchCommand
             {
                 var document = new
                 {
-                    model = name, height = request.Height, width = request.Width, images = request.BatchSize, steps, runs, warmup,
+                    model = name, height = request.Height, width = request.Width, images = request.BatchSize, steps, runs, warmup, graph = useGraph,
                     meshes = reports.Select(r => new
                     {
                         mesh = r.Mesh.ToString(), ranks = r.Mesh.WorldSize, device = r.Device, flops_per_step = r.FlopsPerStep,

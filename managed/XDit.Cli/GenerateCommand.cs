@@ -30,6 +30,7 @@ public static class GenerateCommand
         var outputType = options.String("output_type", "pil");
         var outputPath = options.String("output");
         var binning = !options.Flag("no_use_resolution_binning");
+        var useGraph = options.Flag("use_cuda_graph");
         var parallel = MeshOptions.Parse(options);
         var checkSingleRank = options.Flag("check_single_rank");
         var comm = options.String("comm", "inproc");
@@ -37,6 +38,8 @@ public static class GenerateCommand
         var checkCollectives = options.Flag("check_collectives");
         RejectUnimplementedParallelism(options);
         options.RejectUnknown("generate");
+        if (useGraph && StepGraph.ParallelismProblem(parallel.SequenceParallelDegree > 1, parallel.PipeFusionDegree > 1) is { } graphProblem)
+            throw new UsageException(graphProblem);
         if (outputType is not ("pil" or "png" or "latent"))
             throw new UsageException($"--output_type must be pil or latent, got '{outputType}'");
 
@@ -53,6 +56,7 @@ public static class GenerateCommand
             MaxSequenceLength = maxSequenceLength > 0 ? maxSequenceLength : defaults.MaxSequenceLength,
             LatentsOnly = outputType == "latent",
             UseResolutionBinning = binning,
+            UseGraph = useGraph,
         };
 
         if (comm is "mpi" or "nccl")

@@ -1,3 +1,4 @@
+using XDit.Nn.Embeddings;
 using XDit.Ops;
 using XDit.Tensors;
 
@@ -166,12 +167,18 @@ internal static class OpChecks
             return () => { Elementwise.Softmax(input, output); return [output]; };
         }));
 
-        foreach (var op in new[] { UnaryOp.GeluTanh, UnaryOp.GeluErf, UnaryOp.Silu, UnaryOp.Exp })
+        foreach (var op in new[] { UnaryOp.GeluTanh, UnaryOp.GeluErf, UnaryOp.Silu, UnaryOp.Exp, UnaryOp.Sin, UnaryOp.Cos })
             cases.Add(Op("unary", $"{op} [5,999]", x =>
             {
                 var (input, output) = (x.Random(3, 5, 999), x.Poisoned(5, 999));
                 return () => { Elementwise.Unary(op, input, output); return [output]; };
             }));
+        // Angles up to 6000 radians (guidance·1000), where the sines must be evaluated in double as on the host.
+        cases.Add(Op("timestep_embedding", "t ∈ [0, 6000) [64] → [64,256]", x =>
+        {
+            var timesteps = Elementwise.Affine(x.RandomF32(1, 64), 3000, 3000);
+            return () => [TimestepEmbedding.Sinusoidal(timesteps, 256, flipSinToCos: true, downscaleFreqShift: 0)];
+        }));
         cases.Add(Op("gated_activation", "GELU-tanh(gate)·up [4,131,40]", x =>
         {
             var (gate, up, output) = (x.Random(2, 4, 131, 40), x.Random(2, 4, 131, 40), x.Poisoned(4, 131, 40));

@@ -1,3 +1,4 @@
+using XDit.Pipelines;
 using XDit.Server;
 using XDit.Serving;
 
@@ -22,11 +23,14 @@ public static class ServeCommand
         var queue = options.Int("queue_size", 16, min: 1, max: 10_000);
         var urls = options.String("urls");
         var mesh = MeshOptions.Parse(options);
+        var useGraph = options.Flag("use_cuda_graph");
         options.RejectUnknown("serve");
+        if (useGraph && StepGraph.ParallelismProblem(mesh.SequenceParallelDegree > 1, mesh.PipeFusionDegree > 1) is { } graphProblem)
+            throw new UsageException(graphProblem);
 
         using var loaded = source.Load(output, mesh);
         using var engine = new XDitEngine(loaded.Release(), queue);
-        var app = XDitServer.Build(engine, serverOptions, loaded.Defaults, urls is null ? null : ["--urls", urls]);
+        var app = XDitServer.Build(engine, serverOptions, loaded.Defaults with { UseGraph = useGraph }, urls is null ? null : ["--urls", urls]);
         output.WriteLine($"serving {loaded.Name} on {urls ?? $"http://{serverOptions.Host}:{serverOptions.Port}"} (POST /generate, GET /health, GET /metrics)");
         app.Run();
         return 0;

@@ -10,7 +10,7 @@ namespace XDit.Native;
 public static partial class NativeConstants
 {
     /// <summary>Bumped on every change of a signature, struct or enum value below.</summary>
-    public const int XDIT_ABI_VERSION = 8;
+    public const int XDIT_ABI_VERSION = 9;
     /// <summary>The largest tensor rank a descriptor carries.</summary>
     public const int XDIT_MAX_RANK = 6;
     /// <summary>The size of NCCL's unique id.</summary>
@@ -107,6 +107,9 @@ public enum XditUnaryOp : int
     Exp = 3,
     Abs = 4,
     Neg = 5,
+    /// <summary>evaluated in double and rounded once (the sinusoidal timestep projection)</summary>
+    Sin = 6,
+    Cos = 7,
 }
 
 /// <summary>
@@ -267,6 +270,40 @@ public static unsafe partial class NativeMethods
     [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial XditStatus xdit_context_reset_peak(ContextHandle context);
+
+    /// <summary>
+    /// Captures a sequence of the context's work once and replays it: on CUDA a CUDA graph of the
+    /// context's stream, on the CPU the recorded op calls. Between xdit_graph_begin and xdit_graph_end
+    /// nothing runs: ops are checked and captured, buffers allocated meanwhile belong to the graph (each
+    /// launch writes them again, so they stay reserved for it, even when freed, until the graph is
+    /// destroyed), and host data given to xdit_buffer_write is copied into the graph and written again at
+    /// every launch. Reading memory back, synchronising, timing marks and copies from other contexts are
+    /// refused while capturing (XDIT_STATUS_UNSUPPORTED), and so is anything a backend cannot capture.
+    /// A launch computes what the captured calls would compute on the memory's contents at that point in
+    /// the context's work: inputs that change between launches are written into buffers allocated before
+    /// the capture. xdit_graph_end always leaves capture mode; when the capture failed it returns the
+    /// error and no graph. Destroying a graph waits for its launches.
+    /// </summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_graph_begin(ContextHandle context);
+
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_graph_end(ContextHandle context, out GraphHandle out_graph);
+
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_graph_launch(GraphHandle graph);
+
+    /// <summary>Kernels, copies and library calls in the graph.</summary>
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_graph_node_count(GraphHandle graph, out long count);
+
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial XditStatus xdit_graph_destroy(nint graph);
 
     /// <summary>
     /// Device (or host, for CPU contexts) memory from the context's caching allocator, aligned to 256

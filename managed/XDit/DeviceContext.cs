@@ -125,6 +125,30 @@ public sealed class DeviceContext : IDisposable
         return new DeviceMark(handle);
     }
 
+    /// <summary>Captures the work <paramref name="work"/> issues on this context as a graph, without running
+    /// it: a CUDA graph of the context's stream, or on the CPU the recorded op calls. Launch the graph to
+    /// run it (<see cref="DeviceGraph.Launch"/>); see <see cref="DeviceGraph"/> for what a capture may do.</summary>
+    /// <returns>The graph and what <paramref name="work"/> returned (tensors allocated during the capture
+    /// belong to the graph's memory: each launch writes them again).</returns>
+    public (DeviceGraph Graph, T Result) Capture<T>(Func<T> work)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        NativeStatus.Check(NativeMethods.xdit_graph_begin(Handle));
+        T result;
+        try
+        {
+            result = work();
+        }
+        catch
+        {
+            // Leave capture mode; the capture's own error is the one to report.
+            if (NativeMethods.xdit_graph_end(Handle, out var abandoned) == XditStatus.Ok) abandoned.Dispose();
+            throw;
+        }
+        NativeStatus.Check(NativeMethods.xdit_graph_end(Handle, out var graph));
+        return (new DeviceGraph(graph), result);
+    }
+
     /// <summary>Returns the allocator's cached blocks to the system.</summary>
     public void ReleaseCached() => NativeStatus.Check(NativeMethods.xdit_context_release_cached(Handle));
 

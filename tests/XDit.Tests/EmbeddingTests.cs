@@ -73,15 +73,33 @@ public class EmbeddingTests
                 Assert.That(actual[n * dim + dim - 1], Is.Zero, "padding column");
     }
 
-    [Test]
-    public void TimestepEmbeddingTensorHoldsTheTable()
+    /// <summary>The device computation (angles and sin/cos as tensor ops, so that a captured step can read
+    /// its timesteps from device memory) equals the host table bit for bit, large angles included.</summary>
+    [TestCase(6, true, 0.0, 1.0)]
+    [TestCase(7, false, 1.0, 2.5)]
+    [TestCase(256, true, 0.0, 1.0)]
+    public void TimestepEmbeddingTensorHoldsTheTable(int dim, bool flip, double shift, double scale)
     {
         using var context = Contexts.Cpu();
-        float[] timesteps = [999, 1];
-        using var tensor = TimestepEmbedding.Sinusoidal(context, timesteps, 6, true, 0);
-        Assert.That(tensor.Shape.ToArray(), Is.EqualTo(new long[] { 2, 6 }));
+        CheckDeviceTable(context, dim, flip, shift, scale);
+    }
+
+    [TestCase(256, true, 0.0, 1.0)]
+    [TestCase(7, false, 1.0, 2.5)]
+    [Category("GPU")]
+    public void CudaTimestepEmbeddingHoldsTheTable(int dim, bool flip, double shift, double scale)
+    {
+        using var cuda = Contexts.CudaOrIgnore();
+        CheckDeviceTable(cuda, dim, flip, shift, scale);
+    }
+
+    static void CheckDeviceTable(DeviceContext context, int dim, bool flip, double shift, double scale)
+    {
+        float[] timesteps = [999, 1, 0, 0.25f, 752, 3504, 6000, 937.5f, 1e-3f];
+        using var tensor = TimestepEmbedding.Sinusoidal(context, timesteps, dim, flip, shift, scale);
+        Assert.That(tensor.Shape.ToArray(), Is.EqualTo(new long[] { timesteps.Length, dim }));
         Assert.That(tensor.DType, Is.EqualTo(DType.F32));
-        Assert.That(tensor.ToArray<float>(), Is.EqualTo(TimestepEmbedding.Sinusoidal(timesteps, 6, true, 0)));
+        Assert.That(tensor.ToArray<float>(), Is.EqualTo(TimestepEmbedding.Sinusoidal(timesteps, dim, flip, shift, scale)));
     }
 
     [Test]

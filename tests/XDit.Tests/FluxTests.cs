@@ -185,10 +185,14 @@ public class FluxTests
         // bf16 keeps 8: the tie between 748 and 752 rounds to even, 752. 3500 = 0b1101_1010_1100 rounds up to 3504. f16 (11 bits)
         // holds both; f32 multiplies in f32. (At 752 the dev case's output moves by 0.33 relative: the
         // sinusoid's fast frequencies turn by whole radians.)
+        using var context = DeviceContext.Cpu(1);
+        using var scope = new TensorScope();
+        float[] Scaled(float[] values, DType dtype) =>
+            FluxTransformer2DModel.TimesThousand(Tensor.FromArray(context, values, values.Length), dtype).ToArray<float>();
         float[] dev = [0.75f, 3.5f];
-        Assert.That(FluxTransformer2DModel.TimesThousand(dev, DType.BF16), Is.EqualTo(new[] { 752f, 3504f }));
-        Assert.That(FluxTransformer2DModel.TimesThousand(dev, DType.F16), Is.EqualTo(new[] { 750f, 3500f }));
-        Assert.That(FluxTransformer2DModel.TimesThousand([0.3f], DType.F32), Is.EqualTo(new[] { 0.3f * 1000f }));
+        Assert.That(Scaled(dev, DType.BF16), Is.EqualTo(new[] { 752f, 3504f }));
+        Assert.That(Scaled(dev, DType.F16), Is.EqualTo(new[] { 750f, 3500f }));
+        Assert.That(Scaled([0.3f], DType.F32), Is.EqualTo(new[] { 0.3f * 1000f }));
     }
 
     // ---- configuration --------------------------------------------------------------------------
@@ -299,9 +303,9 @@ public class FluxTests
         Assert.That(MessageOf(() => model.Forward(hidden, encoder, pooled, timestep, guidance, imgIds, [.. txtIds, 0, 0, 0])),
             Does.Contain("txt_ids has 21 values, not [6, 3]"));
         Assert.That(MessageOf(() => model.Forward(hidden, encoder, pooled, [0.5f, 0.5f], guidance, imgIds, txtIds)),
-            Does.Contain("2 timesteps for a batch of 1"));
+            Does.Contain("timesteps [2] for a batch of 1"));
         Assert.That(MessageOf(() => model.Forward(hidden, encoder, pooled, timestep, [3.5f, 3.5f], imgIds, txtIds)),
-            Does.Contain("2 guidance values for a batch of 1"));
+            Does.Contain("guidance [2] for a batch of 1"));
         Assert.That(MessageOf(() => model.Forward(hidden.Narrow(2, 0, 8), encoder, pooled, timestep, guidance, imgIds, txtIds)),
             Does.Contain("hidden_states [1, 16, 8] must be packed latents [B, tokens, 16]"));
         Assert.That(MessageOf(() => model.Forward(hidden, encoder.Narrow(2, 0, 16), pooled, timestep, guidance, imgIds, txtIds)),

@@ -15,18 +15,20 @@ public class GenerateCommandTests
         var folder = Directory.CreateTempSubdirectory("xdit-generate").FullName;
         try
         {
-            string Latents(string name, string seed)
+            string Latents(string name, string seed, params string[] extra)
             {
                 var path = Path.Combine(folder, name);
-                Assert.That(Generate("--arch", "tiny-pixart", "--random-weights", "--num_inference_steps", "3", "--seed", seed,
-                    "--output_type", "latent", "--output", path), Is.Zero);
+                Assert.That(Generate(["--arch", "tiny-pixart", "--random-weights", "--num_inference_steps", "3", "--seed", seed,
+                    "--output_type", "latent", "--output", path, .. extra]), Is.Zero);
                 return path;
             }
             var a = GoldenTensors.Load(Latents("a.safetensors", "3")).F32("latents");
             var b = GoldenTensors.Load(Latents("b.safetensors", "3")).F32("latents");
             var c = GoldenTensors.Load(Latents("c.safetensors", "4")).F32("latents");
+            var captured = GoldenTensors.Load(Latents("d.safetensors", "3", "--use_cuda_graph")).F32("latents");
             Assert.That(b, Is.EqualTo(a));
             Assert.That(c, Is.Not.EqualTo(a));
+            Assert.That(captured, Is.EqualTo(a), "the third step replays the second's graph");
             var png = Path.Combine(folder, "image.png");
             Assert.That(Generate("--arch", "tiny-pixart", "--random_weights", "--num_inference_steps", "2", "--output", png), Is.Zero);
             Assert.That(File.ReadAllBytes(png).AsSpan(1, 3).ToArray(), Is.EqualTo("PNG"u8.ToArray()));
@@ -110,6 +112,8 @@ public class GenerateCommandTests
             Does.Contain("start the ranks with mpirun"));
         Assert.That(Assert.Throws<UsageException>(() => Generate("--arch", "tiny-pixart", "--random_weights", "--comm", "gloo"))!.Message,
             Does.Contain("inproc, mpi or nccl"));
+        Assert.That(Assert.Throws<UsageException>(() => Generate("--arch", "tiny-pixart", "--random_weights", "--ring_degree", "2", "--use_cuda_graph"))!.Message,
+            Does.Contain("--use_cuda_graph").And.Contain("sequence parallelism"));
         Assert.That(Assert.Throws<UsageException>(() => Generate("--arch", "tiny-pixart", "--random_weights", "--stepz", "2"))!.Message,
             Does.Contain("--stepz"));
         Assert.That(Assert.Throws<UsageException>(() => Generate("--arch", "nope", "--random_weights"))!.Message,

@@ -11,7 +11,7 @@ public class PointwiseTests
     static readonly (UnaryOp Op, Func<double, double> F)[] UnaryCases =
     {
         (UnaryOp.GeluTanh, Reference.GeluTanh), (UnaryOp.GeluErf, Reference.GeluErf), (UnaryOp.Silu, Reference.Silu),
-        (UnaryOp.Exp, Math.Exp), (UnaryOp.Abs, Math.Abs), (UnaryOp.Neg, x => -x),
+        (UnaryOp.Exp, Math.Exp), (UnaryOp.Abs, Math.Abs), (UnaryOp.Neg, x => -x), (UnaryOp.Sin, Math.Sin), (UnaryOp.Cos, Math.Cos),
     };
 
     [Test]

@@ -95,7 +95,8 @@ public class SD3Tests
 
         var image = model.PatchEmbedding.Forward(golden.Input(context, "hidden_states"));
         Check("pos_embed", image);
-        var conditioning = model.TimeTextEmbedding.Forward(golden.Inputs.F32("timestep"), golden.Input(context, "pooled_projections"));
+        var conditioning = model.TimeTextEmbedding.Forward(Tensor.FromArray(context, golden.Inputs.F32("timestep"), golden.Inputs.F32("timestep").Length),
+            golden.Input(context, "pooled_projections"));
         Check("time_text_embed", conditioning);
         var text = model.ContextEmbedder.Forward(golden.Input(context, "encoder_hidden_states"));
         Check("context_embedder", text);
@@ -231,7 +232,7 @@ public class SD3Tests
             Does.Contain("latents (f32 [2, 16, 8, 7]): height and width must be multiples of the patch size 2"));
         Assert.That(Message(Tensor.Zeros(context, DType.F32, 2, 16, 34, 8), timesteps, text, pooled),
             Does.Contain("the 17×4 patch grid exceeds the position table's 16×16 (pos_embed_max_size)"));
-        Assert.That(Message(latents, [500f], text, pooled), Does.Contain("1 timesteps for a batch of 2"));
+        Assert.That(Message(latents, [500f], text, pooled), Does.Contain("timesteps [1] for a batch of 2"));
         Assert.That(Message(latents, timesteps, Tensor.Zeros(context, DType.F32, 2, 5, 31), pooled),
             Does.Contain("encoderHiddenStates (f32 [2, 5, 31]) must be [2, T, 32]"));
         Assert.That(Message(latents, timesteps, Tensor.Zeros(context, DType.F32, 1, 5, 32), pooled),

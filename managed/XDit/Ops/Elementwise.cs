@@ -12,6 +12,10 @@ public enum UnaryOp
     Exp = XditUnaryOp.Exp,
     Abs = XditUnaryOp.Abs,
     Neg = XditUnaryOp.Neg,
+    /// <summary>sin, evaluated in double and rounded once.</summary>
+    Sin = XditUnaryOp.Sin,
+    /// <summary>cos, evaluated in double and rounded once.</summary>
+    Cos = XditUnaryOp.Cos,
 }
 
 /// <summary>Fill, copy/cast and pointwise arithmetic, computed in fp32 whatever the storage dtype.

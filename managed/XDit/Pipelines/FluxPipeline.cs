@@ -110,6 +110,7 @@ public sealed class FluxPipeline : IPipeline
     GenerationResult Run(GenerationRequest request, ProcessMesh? mesh, IProgress<GenerationProgress>? progress, CancellationToken cancellation)
     {
         ValidateRequest(request);
+        using var steps = StepGraph.Create(Context, request, mesh);
         var clock = new StageClock(progress, request.Steps);
         using var scope = new TensorScope();
         var batch = request.BatchSize;
@@ -131,16 +132,20 @@ public sealed class FluxPipeline : IPipeline
                 PackedPatch, clock, cancellation);
         }
         else
+        {
+            using var guidanceValues = guidance is null ? null : Tensor.FromArray(Context, guidance, guidance.Length);
             for (int i = 0; i < request.Steps; i++)
             {
                 ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation);
                 clock.Report("denoising", i + 1);
                 using var stepScope = new TensorScope();
                 var timesteps = Enumerable.Repeat((float)(_scheduler.Timesteps[i] / 1000), batch).ToArray();
-                var velocity = _transformer.Forward(latents, context, pooled, timesteps, guidance, imageIds, textIds, mesh?.SequenceParallel);
+                var velocity = steps.Run(latents, timesteps,
+                    (x, t) => _transformer.Forward(x, context, pooled, t, guidanceValues, imageIds, textIds, mesh?.SequenceParallel));
                 latents = _scheduler.Step(velocity, i, latents).MoveToOuterScope();
                 clock.End($"step {i + 1}");
             }
+        }
         _scheduler.Reset();
         var unpackedLatents = Layout.FluxUnpack(latents, (int)latentHeight, (int)latentWidth);
         var latentValues = unpackedLatents.To(DType.F32).ToArray<float>();

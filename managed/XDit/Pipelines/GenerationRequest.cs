@@ -32,6 +32,12 @@ public sealed record GenerationRequest
     /// pipelines without binning (SD3, Flux) ignore it.</summary>
     public bool UseResolutionBinning { get; init; } = true;
 
+    /// <summary>Capture one denoising step as a graph and replay it for the rest (xDiT's <c>--use_cuda_graph</c>):
+    /// on CUDA one launch per step instead of hundreds, on the CPU the recorded op calls without their
+    /// managed overhead; the latents are the same to the bit. Not with sequence parallelism or PipeFusion
+    /// (see <see cref="StepGraph"/>).</summary>
+    public bool UseGraph { get; init; }
+
     /// <summary>Images this request makes: every prompt <see cref="ImagesPerPrompt"/> times.</summary>
     public int BatchSize => Prompts.Count * ImagesPerPrompt;
 

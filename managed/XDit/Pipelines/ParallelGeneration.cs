@@ -38,6 +38,7 @@ public static class ParallelGeneration
         if (config.UseCfgParallel && request.GuidanceScale <= 1)
             throw new XDitException(Native.XditStatus.InvalidArgument, "CFG parallelism needs classifier-free guidance (a guidance scale > 1)");
         ValidateForModel(model, config);
+        if (request.UseGraph) StepGraph.CheckParallelism(config.SequenceParallelDegree > 1, config.PipeFusionDegree > 1);
         var latentRows = request.Height / model.VaeScaleFactor;
         if (config.PipeFusionDegree > 1) PipeFusion.Bands(latentRows, config, model.PatchSize);
         var decoders = config.CfgDegree * config.RanksPerBranch;

@@ -112,6 +112,7 @@ public sealed class PixArtPipeline : IPipeline
         var (height, width) = GenerationSize(request);
         var cfg = mesh?.Cfg;
         ClassifierFreeGuidance.CheckGroup(request, cfg);
+        using var steps = StepGraph.Create(Context, request, mesh);
         var clock = new StageClock(progress, request.Steps);
         using var scope = new TensorScope();
 
@@ -135,6 +136,7 @@ public sealed class PixArtPipeline : IPipeline
             latents = PipeFusionDenoising.Run(mesh, pieces, latents, request.Steps, latents.Size(2) / p, latents.Size(3) / p, p, clock, cancellation);
         }
         else
+        {
             for (int i = 0; i < request.Steps; i++)
             {
                 ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation);
@@ -142,13 +144,14 @@ public sealed class PixArtPipeline : IPipeline
                 using var stepScope = new TensorScope();
                 var modelInput = ClassifierFreeGuidance.ModelInput(latents, request, cfg);
                 var timesteps = Enumerable.Repeat((float)_scheduler.Timesteps[i], (int)modelInput.Size(0)).ToArray();
-                var prediction = _transformer.Forward(modelInput, timesteps, caption, captionMask,
-                    conditions ? sizes : default, conditions ? ratios : default, mesh?.SequenceParallel);
+                var prediction = steps.Run(modelInput, timesteps, (x, t) => _transformer.Forward(x, t, caption, captionMask,
+                    conditions ? sizes : default, conditions ? ratios : default, mesh?.SequenceParallel));
                 // The learned-variance channels are not part of the noise prediction.
                 var noise = ClassifierFreeGuidance.Combine(prediction.Narrow(1, 0, _transformer.Config.InChannels), request, cfg);
                 latents = _scheduler.Step(noise, i, latents).MoveToOuterScope();
                 clock.End($"step {i + 1}");
             }
+        }
         _scheduler.Reset();
         var latentValues = latents.To(DType.F32).ToArray<float>();
         GenerationResult LatentsOnly() => new([], request.Width, request.Height, latentValues, latentShape, clock.Timings) { ResolutionBin = bin, Warnings = clock.Warnings };

@@ -92,6 +92,7 @@ public sealed class SD3Pipeline : IPipeline
         ValidateRequest(request);
         var cfg = mesh?.Cfg;
         ClassifierFreeGuidance.CheckGroup(request, cfg);
+        using var steps = StepGraph.Create(Context, request, mesh);
         var clock = new StageClock(progress, request.Steps);
         using var scope = new TensorScope();
         var texts = ClassifierFreeGuidance.Texts(request, cfg);
@@ -110,6 +111,7 @@ public sealed class SD3Pipeline : IPipeline
             latents = PipeFusionDenoising.Run(mesh, pieces, latents, request.Steps, latents.Size(2) / p, latents.Size(3) / p, p, clock, cancellation);
         }
         else
+        {
             for (int i = 0; i < request.Steps; i++)
             {
                 ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation);
@@ -117,10 +119,12 @@ public sealed class SD3Pipeline : IPipeline
                 using var stepScope = new TensorScope();
                 var input = ClassifierFreeGuidance.ModelInput(latents, request, cfg);
                 var timesteps = Enumerable.Repeat((float)_scheduler.Timesteps[i], (int)input.Size(0)).ToArray();
-                var velocity = ClassifierFreeGuidance.Combine(_transformer.Forward(input, timesteps, context, pooled, mesh?.SequenceParallel), request, cfg);
+                var prediction = steps.Run(input, timesteps, (x, t) => _transformer.Forward(x, t, context, pooled, mesh?.SequenceParallel));
+                var velocity = ClassifierFreeGuidance.Combine(prediction, request, cfg);
                 latents = _scheduler.Step(velocity, i, latents).MoveToOuterScope();
                 clock.End($"step {i + 1}");
             }
+        }
         _scheduler.Reset();
         var latentValues = latents.To(DType.F32).ToArray<float>();
         var shape = latents.Shape.ToArray();

@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 /* Bumped on every change of a signature, struct or enum value below. */
-#define XDIT_ABI_VERSION 8
+#define XDIT_ABI_VERSION 9
 
 /* The largest tensor rank a descriptor carries. */
 #define XDIT_MAX_RANK 6
@@ -98,7 +98,9 @@ typedef enum xdit_unary_op {
     XDIT_UNARY_SILU = 2,
     XDIT_UNARY_EXP = 3,
     XDIT_UNARY_ABS = 4,
-    XDIT_UNARY_NEG = 5
+    XDIT_UNARY_NEG = 5,
+    XDIT_UNARY_SIN = 6, /* evaluated in double and rounded once (the sinusoidal timestep projection) */
+    XDIT_UNARY_COS = 7
 } xdit_unary_op;
 
 /* A strided view of memory. Strides count elements, not bytes, and may be zero (broadcast) for
@@ -146,6 +148,7 @@ typedef struct xdit_build_info {
  * buffers releases the caller's reference and the context is freed with its last buffer. */
 typedef struct xdit_context xdit_context;
 typedef struct xdit_buffer xdit_buffer;
+typedef struct xdit_graph xdit_graph;
 typedef struct xdit_comm xdit_comm;
 typedef struct xdit_comm_request xdit_comm_request;
 typedef struct xdit_mark xdit_mark;
@@ -192,6 +195,26 @@ XDIT_API xdit_status xdit_context_release_cached(xdit_context* context);
 
 /* Sets peak_bytes_in_use to the current bytes_in_use. */
 XDIT_API xdit_status xdit_context_reset_peak(xdit_context* context);
+
+/* ---- graphs ----------------------------------------------------------------------------- */
+
+/* Captures a sequence of the context's work once and replays it: on CUDA a CUDA graph of the
+ * context's stream, on the CPU the recorded op calls. Between xdit_graph_begin and xdit_graph_end
+ * nothing runs: ops are checked and captured, buffers allocated meanwhile belong to the graph (each
+ * launch writes them again, so they stay reserved for it, even when freed, until the graph is
+ * destroyed), and host data given to xdit_buffer_write is copied into the graph and written again at
+ * every launch. Reading memory back, synchronising, timing marks and copies from other contexts are
+ * refused while capturing (XDIT_STATUS_UNSUPPORTED), and so is anything a backend cannot capture.
+ * A launch computes what the captured calls would compute on the memory's contents at that point in
+ * the context's work: inputs that change between launches are written into buffers allocated before
+ * the capture. xdit_graph_end always leaves capture mode; when the capture failed it returns the
+ * error and no graph. Destroying a graph waits for its launches. */
+XDIT_API xdit_status xdit_graph_begin(xdit_context* context);
+XDIT_API xdit_status xdit_graph_end(xdit_context* context, xdit_graph** out_graph);
+XDIT_API xdit_status xdit_graph_launch(xdit_graph* graph);
+/* Kernels, copies and library calls in the graph. */
+XDIT_API xdit_status xdit_graph_node_count(const xdit_graph* graph, int64_t* count);
+XDIT_API xdit_status xdit_graph_destroy(xdit_graph* graph);
 
 /* ---- buffers ---------------------------------------------------------------------------- */
 

@@ -1,5 +1,6 @@
 #include "allocator.h"
 
+#include <iterator>
 #include <string>
 
 #include "error.h"
@@ -21,6 +22,15 @@ size_t CachingAllocator::round_size(size_t bytes) {
     return (bytes + granule - 1) / granule * granule;
 }
 
+void* CachingAllocator::take_fitting(std::multimap<size_t, void*>& blocks, size_t size, size_t* got) {
+    auto it = blocks.lower_bound(size);
+    if (it == blocks.end() || it->first > size + size / 4) return nullptr;
+    void* block = it->second;
+    *got = it->first;
+    blocks.erase(it);
+    return block;
+}
+
 void* CachingAllocator::allocate(size_t bytes, size_t* block_bytes) {
     if (bytes > (size_t(1) << 50)) fail(XDIT_STATUS_OUT_OF_MEMORY, "cannot allocate " + std::to_string(bytes) + " bytes");
     const size_t size = round_size(bytes);
@@ -29,20 +39,19 @@ void* CachingAllocator::allocate(size_t bytes, size_t* block_bytes) {
         fail(XDIT_STATUS_OUT_OF_MEMORY, "allocating " + mib(size) + " of " + source_.memory_name() +
                                             " memory would exceed the context's limit of " + mib(limit_) + " (" +
                                             mib(stats_.bytes_in_use) + " in use)");
-    // Reuse the smallest cached block that fits without wasting more than a quarter of it.
-    auto it = cache_.lower_bound(size);
-    void* block = nullptr;
     size_t got = size;
-    if (it != cache_.end() && it->first <= size + size / 4) {
-        block = it->second;
-        got = it->first;
-        cache_.erase(it);
+    void* block = capturing_ ? take_fitting(capturing_->free_blocks, size, &got) : nullptr;
+    if (block == nullptr) block = take_fitting(cache_, size, &got);
+    if (block != nullptr) {
         stats_.bytes_cached -= got;
         ++stats_.cache_hit_count;
     } else {
+        got = size;
         block = source_.allocate_block(size);
-        if (block == nullptr && !cache_.empty()) {
-            release_cached_locked();  // give the cache back and try once more
+        // Give the cache back and try once more; not while capturing, when freeing device memory
+        // would break the capture.
+        if (block == nullptr && !cache_.empty() && capturing_ == nullptr) {
+            release_cached_locked();
             block = source_.allocate_block(size);
         }
         if (block == nullptr)
@@ -50,6 +59,7 @@ void* CachingAllocator::allocate(size_t bytes, size_t* block_bytes) {
                                                 mib(size) + " (" + mib(stats_.bytes_in_use) + " in use)");
         stats_.bytes_reserved += size;
     }
+    if (capturing_) pool_of_[block] = capturing_;
     stats_.bytes_in_use += got;
     if (stats_.bytes_in_use > stats_.peak_bytes_in_use) stats_.peak_bytes_in_use = stats_.bytes_in_use;
     ++stats_.allocation_count;
@@ -61,7 +71,26 @@ void CachingAllocator::free(void* block, size_t block_bytes) {
     std::lock_guard<std::mutex> lock(mutex_);
     stats_.bytes_in_use -= block_bytes;
     stats_.bytes_cached += block_bytes;
-    cache_.emplace(block_bytes, block);
+    const auto owner = pool_of_.find(block);
+    (owner == pool_of_.end() ? cache_ : owner->second->free_blocks).emplace(block_bytes, block);
+}
+
+void CachingAllocator::begin_pool(GraphPool* pool) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    capturing_ = pool;
+}
+
+void CachingAllocator::end_pool() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    capturing_ = nullptr;
+}
+
+void CachingAllocator::release_pool(GraphPool* pool) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (capturing_ == pool) capturing_ = nullptr;
+    for (auto it = pool_of_.begin(); it != pool_of_.end();) it = it->second == pool ? pool_of_.erase(it) : std::next(it);
+    cache_.insert(pool->free_blocks.begin(), pool->free_blocks.end());
+    pool->free_blocks.clear();
 }
 
 void CachingAllocator::release_cached() {
@@ -70,12 +99,13 @@ void CachingAllocator::release_cached() {
 }
 
 void CachingAllocator::release_cached_locked() {
+    // Only the shared cache: a graph's free blocks stay reserved for its replays.
     for (auto& entry : cache_) {
         source_.free_block(entry.second);
         stats_.bytes_reserved -= entry.first;
+        stats_.bytes_cached -= entry.first;
     }
     cache_.clear();
-    stats_.bytes_cached = 0;
 }
 
 void CachingAllocator::reset_peak() {

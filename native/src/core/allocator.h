@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <unordered_map>
 
 #include "xdit/xdit.h"
 
@@ -19,6 +20,13 @@ public:
     virtual void* allocate_block(size_t bytes) = 0;  // nullptr when the system refuses
     virtual void free_block(void* block) = 0;
     virtual const char* memory_name() const = 0;     // "host", "cuda:0"
+};
+
+// The memory of one captured graph (xdit_graph): every block its work was captured with. A replay
+// writes those same addresses again, so a block of the pool that the caller frees goes back to the
+// pool, never to the shared cache, until the graph is released.
+struct GraphPool {
+    std::multimap<size_t, void*> free_blocks;
 };
 
 class CachingAllocator {
@@ -38,14 +46,26 @@ public:
     void reset_peak();
     xdit_allocator_stats stats() const;
 
+    // While a graph is captured, allocations come from (and join) `pool`: its free blocks first, then
+    // the shared cache, then the system.
+    void begin_pool(GraphPool* pool);
+    void end_pool();
+    // The pool's graph is gone: its free blocks join the shared cache, and blocks still in use become
+    // ordinary ones.
+    void release_pool(GraphPool* pool);
+
 private:
     static size_t round_size(size_t bytes);
+    // Takes the smallest block of `blocks` that fits `size` without wasting more than a quarter of it.
+    static void* take_fitting(std::multimap<size_t, void*>& blocks, size_t size, size_t* got);
     void release_cached_locked();
 
     MemorySource& source_;
     const uint64_t limit_;
     mutable std::mutex mutex_;
     std::multimap<size_t, void*> cache_;
+    GraphPool* capturing_ = nullptr;
+    std::unordered_map<void*, GraphPool*> pool_of_;  // blocks that belong to a graph
     xdit_allocator_stats stats_{};
 };
 

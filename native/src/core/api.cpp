@@ -135,6 +135,39 @@ xdit_status xdit_mark_destroy(xdit_mark* mark) {
     return guard(__func__, [&] { delete mark; });
 }
 
+xdit_status xdit_graph_begin(xdit_context* context) {
+    return guard(__func__, [&] { context_of(context).begin_capture(); });
+}
+
+xdit_status xdit_graph_end(xdit_context* context, xdit_graph** out_graph) {
+    return guard(__func__, [&] {
+        auto& out = require(out_graph, "out_graph");
+        out = nullptr;
+        Context& c = context_of(context);
+        if (!c.capturing()) invalid("no graph is being captured on this context");
+        auto handle = std::make_unique<xdit_graph>();
+        handle->context = context->context;
+        c.end_capture(*handle);
+        out = handle.release();
+    });
+}
+
+xdit_status xdit_graph_launch(xdit_graph* graph) {
+    return guard(__func__, [&] {
+        xdit_graph& g = require(graph, "graph");
+        if (g.context->capturing()) invalid("cannot launch a graph while its context is capturing one");
+        g.graph->launch();
+    });
+}
+
+xdit_status xdit_graph_node_count(const xdit_graph* graph, int64_t* count) {
+    return guard(__func__, [&] { require(count, "count") = require(graph, "graph").graph->node_count(); });
+}
+
+xdit_status xdit_graph_destroy(xdit_graph* graph) {
+    return guard(__func__, [&] { delete graph; });
+}
+
 xdit_status xdit_context_get_options(xdit_context* context, xdit_context_options* options) {
     return guard(__func__, [&] { require(options, "options") = context_of(context).options(); });
 }

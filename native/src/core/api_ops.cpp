@@ -11,7 +11,7 @@
 namespace xdit {
 namespace {
 
-bool valid_unary(int32_t op) { return op >= XDIT_UNARY_GELU_TANH && op <= XDIT_UNARY_NEG; }
+bool valid_unary(int32_t op) { return op >= XDIT_UNARY_GELU_TANH && op <= XDIT_UNARY_COS; }
 
 bool is_activation(int32_t op) {
     return op == XDIT_UNARY_GELU_TANH || op == XDIT_UNARY_GELU_ERF || op == XDIT_UNARY_SILU;

@@ -20,8 +20,22 @@ public:
     virtual double milliseconds_since(const Mark& start) const = 0;
 };
 
+// A captured sequence of one context's work (xdit_graph): launch() issues all of it again, on the
+// same memory, in the order it was captured.
+class Graph {
+public:
+    virtual ~Graph() = default;
+    virtual void launch() = 0;
+    virtual int64_t node_count() const = 0;  // kernels, copies and library calls captured
+};
+
+class RecordingBackend;
+
 class Backend : public MemorySource {
 public:
+    Backend();
+    ~Backend() override;
+
     // Byte copies between this device's memory and host memory, ordered on the context's stream;
     // read() returns when the bytes have arrived.
     virtual void write(void* device_destination, const void* host_source, size_t bytes) = 0;
@@ -55,6 +69,12 @@ public:
     virtual void rope(const RopeArgs& args) { missing("rope"); }
     virtual void conv2d(const ConvArgs& args) { missing("conv2d"); }
 
+    // Graph capture: between the two calls the context issues its work to the backend begin_capture
+    // returns, which records it instead of running it. The default records the calls themselves (a
+    // RecordingBackend); CUDA captures its stream. end_capture leaves capture mode even when it fails.
+    virtual Backend& begin_capture();
+    virtual std::unique_ptr<Graph> end_capture();
+
     // Lets backends take scratch memory from their context's allocator. Set once, before any op.
     void attach_allocator(CachingAllocator* allocator) { allocator_ = allocator; }
 
@@ -67,6 +87,7 @@ private:
     }
 
     CachingAllocator* allocator_ = nullptr;
+    std::unique_ptr<RecordingBackend> recorder_;  // while the default capture records
 };
 
 // Backend factories. options are already checked for ranges; each factory throws a clear

@@ -23,9 +23,33 @@ Context::Context(const xdit_context_options& requested) : options_(requested) {
     }
     allocator_ = std::make_unique<CachingAllocator>(*backend_, options_.memory_limit_bytes);
     backend_->attach_allocator(allocator_.get());
+    active_ = backend_.get();
+}
+
+void Context::begin_capture() {
+    if (capturing()) invalid("a graph is already being captured on this context");
+    active_ = &backend_->begin_capture();
+    capture_pool_ = std::make_unique<GraphPool>();
+    allocator_->begin_pool(capture_pool_.get());
+}
+
+void Context::end_capture(xdit_graph& out) {
+    if (!capturing()) invalid("no graph is being captured on this context");
+    allocator_->end_pool();
+    out.pool = std::move(capture_pool_);
+    active_ = backend_.get();
+    out.graph = backend_->end_capture();
 }
 
 Context::~Context() {
+    if (capturing()) {  // abandoned mid-capture: leave capture mode before the stream goes
+        allocator_->release_pool(capture_pool_.get());
+        active_ = backend_.get();
+        try {
+            backend_->end_capture();
+        } catch (...) {
+        }
+    }
     // Work still queued may use cached blocks; let it finish before memory goes back.
     try {
         backend_->synchronize();
@@ -35,3 +59,13 @@ Context::~Context() {
 }
 
 }  // namespace xdit
+
+xdit_graph::~xdit_graph() {
+    if (!context) return;
+    try {
+        if (graph) context->backend().synchronize();  // launches still queued use the pool
+    } catch (...) {
+    }
+    graph.reset();
+    if (pool) context->allocator().release_pool(pool.get());
+}

@@ -26,6 +26,8 @@ inline float unary(int32_t op, float x) {
         case XDIT_UNARY_EXP: return std::exp(x);
         case XDIT_UNARY_ABS: return std::fabs(x);
         case XDIT_UNARY_NEG: return -x;
+        case XDIT_UNARY_SIN: return static_cast<float>(std::sin(static_cast<double>(x)));
+        case XDIT_UNARY_COS: return static_cast<float>(std::cos(static_cast<double>(x)));
         default: return x;
     }
 }

@@ -86,12 +86,18 @@ void CudaBackend::free_block(void* block) {
 
 void CudaBackend::write(void* destination, const void* source, size_t bytes) {
     DeviceScope scope(device_);
+    if (capture_staging_) {  // the graph keeps the data and copies it at every launch
+        check(cudaMemcpyAsync(destination, capture_staging_->keep(source, bytes), bytes, cudaMemcpyHostToDevice, stream_),
+              "cudaMemcpyAsync to device (captured)");
+        return;
+    }
     // Pageable host memory: wait, so that the caller may reuse its memory when this returns.
     check(cudaMemcpyAsync(destination, source, bytes, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync to device");
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize after a copy to the device");
 }
 
 void CudaBackend::read(void* destination, const void* source, size_t bytes) {
+    refuse_while_capturing("reading memory back");
     DeviceScope scope(device_);
     check(cudaMemcpyAsync(destination, source, bytes, cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync to host");
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize after a copy to the host");
@@ -125,7 +131,41 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Mark> CudaBackend::mark() { return std::make_unique<EventMark>(device_, stream_); }
+std::unique_ptr<Mark> CudaBackend::mark() {
+    refuse_while_capturing("a timing mark");
+    return std::make_unique<EventMark>(device_, stream_);
+}
+
+void CudaBackend::refuse_while_capturing(const char* what) const {
+    if (capture_staging_)
+        fail(XDIT_STATUS_UNSUPPORTED, std::string(what) + " while a graph is being captured on " + name_ +
+                                          ": captured work has not run yet");
+}
+
+Backend& CudaBackend::begin_capture() {
+    if (capture_staging_) invalid("a graph is already being captured on " + name_);
+    lt_handle();  // library handles are made before the capture, not inside it
+    DeviceScope scope(device_);
+    // Relaxed: allocations from the system (new blocks of the graph's pool, pinned staging) stay legal
+    // on this thread while it captures.
+    check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
+    capture_staging_ = std::make_unique<PinnedStaging>();
+    return *this;
+}
+
+std::unique_ptr<Graph> CudaBackend::end_capture() {
+    if (!capture_staging_) fail(XDIT_STATUS_INTERNAL, "end_capture without begin_capture on " + name_);
+    auto staging = std::move(capture_staging_);
+    DeviceScope scope(device_);
+    cudaGraph_t graph = nullptr;
+    const cudaError_t status = cudaStreamEndCapture(stream_, &graph);
+    if (status != cudaSuccess) {
+        if (graph) cudaGraphDestroy(graph);
+        cudaGetLastError();  // an invalidated capture is reported here, not left for the next op
+        check(status, "cudaStreamEndCapture (an operation during the capture could not be captured)");
+    }
+    return std::make_unique<CudaGraph>(device_, stream_, graph, std::move(staging));
+}
 
 void CudaBackend::check_wrappable(const void* data) const {
     cudaPointerAttributes attributes{};
@@ -136,6 +176,7 @@ void CudaBackend::check_wrappable(const void* data) const {
 }
 
 void CudaBackend::synchronize() {
+    refuse_while_capturing("waiting for the context's work");
     DeviceScope scope(device_);
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
 }
@@ -145,6 +186,7 @@ void CudaBackend::copy(const TensorDesc& src, const TensorDesc& out) { launch(la
 void CudaBackend::map(const MapOp& op) { launch(launch_map, op); }
 
 void CudaBackend::copy_from(Backend& source_backend, const TensorDesc& src, const TensorDesc& out) {
+    refuse_while_capturing("copying another context's memory");
     auto* source = dynamic_cast<CudaBackend*>(&source_backend);
     if (source == nullptr)
         fail(XDIT_STATUS_UNSUPPORTED, name_ + " copies from other CUDA contexts only; the source is " +

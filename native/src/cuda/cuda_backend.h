@@ -9,6 +9,7 @@
 
 #include "core/backend.h"
 #include "cuda_check.h"
+#include "cuda_graph.h"
 
 namespace xdit::cuda {
 
@@ -30,6 +31,8 @@ public:
     void synchronize() override;
     void check_wrappable(const void* data) const override;
     std::unique_ptr<Mark> mark() override;
+    Backend& begin_capture() override;
+    std::unique_ptr<Graph> end_capture() override;
 
     void fill(const TensorDesc& out, double value) override;
     void copy(const TensorDesc& src, const TensorDesc& out) override;
@@ -52,11 +55,14 @@ private:
     void enable_peer_access(int peer);
     template <class Launch, class... Args>
     void launch(Launch launcher, const Args&... args);
+    // Fails while the stream is captured: `what` needs the work issued so far to have run.
+    void refuse_while_capturing(const char* what) const;
 
     int device_;
     std::string name_;
     cudaStream_t stream_ = nullptr;
     cublasLtHandle_t lt_ = nullptr;
+    std::unique_ptr<PinnedStaging> capture_staging_;  // non-null while the stream is captured
 };
 
 // Every kernel launch: on this context's device, ordered on its stream.

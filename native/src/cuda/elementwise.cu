@@ -63,6 +63,8 @@ __device__ inline float apply_unary(int32_t op, float x) {
         case XDIT_UNARY_EXP: return expf(x);
         case XDIT_UNARY_ABS: return fabsf(x);
         case XDIT_UNARY_NEG: return -x;
+        case XDIT_UNARY_SIN: return static_cast<float>(sin(static_cast<double>(x)));
+        case XDIT_UNARY_COS: return static_cast<float>(cos(static_cast<double>(x)));
         default: return x;
     }
 }

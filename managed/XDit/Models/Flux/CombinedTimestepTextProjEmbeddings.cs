@@ -31,10 +31,10 @@ public sealed class CombinedTimestepTextProjEmbeddings : Module
     public Linear TextEmbedder2 { get; }
 
     /// <summary>The conditioning embedding [B, C].</summary>
-    /// <param name="timesteps">One value per sample, already as the model scales it (sigma · 1000).</param>
-    /// <param name="guidance">One value per sample (scale · 1000) with a guidance embedder, else null.</param>
+    /// <param name="timesteps">One value per sample, f32 [B], already as the model scales it (sigma · 1000).</param>
+    /// <param name="guidance">One value per sample, f32 [B] (scale · 1000) with a guidance embedder, else null.</param>
     /// <param name="pooledProjections">[B, pooled_projection_dim], in the weights' dtype.</param>
-    public Tensor Forward(ReadOnlySpan<float> timesteps, float[]? guidance, Tensor pooledProjections)
+    public Tensor Forward(Tensor timesteps, Tensor? guidance, Tensor pooledProjections)
     {
         if ((guidance is null) != (GuidanceEmbedder is null))
             throw new XDitException(Native.XditStatus.InvalidArgument, GuidanceEmbedder is null
@@ -43,15 +43,15 @@ public sealed class CombinedTimestepTextProjEmbeddings : Module
         using var scope = new TensorScope();
         var embedded = TimestepEmbedder.Forward(Sinusoid(timesteps, pooledProjections));
         if (GuidanceEmbedder is not null)
-            embedded = Elementwise.Add(embedded, GuidanceEmbedder.Forward(Sinusoid(guidance, pooledProjections)));
+            embedded = Elementwise.Add(embedded, GuidanceEmbedder.Forward(Sinusoid(guidance!, pooledProjections)));
         var pooled = TextEmbedder2.Forward(TextEmbedder1.Forward(pooledProjections, Epilogue.Silu));
         return Elementwise.Add(embedded, pooled).MoveToOuterScope();
     }
 
     /// <summary>diffusers' <c>time_proj</c>, computed in f32 and cast to the pooled embedding's dtype.</summary>
-    static Tensor Sinusoid(ReadOnlySpan<float> values, Tensor like)
+    static Tensor Sinusoid(Tensor values, Tensor like)
     {
-        var projection = TimestepEmbedding.Sinusoidal(like.Context, values, SinusoidDim, flipSinToCos: true, downscaleFreqShift: 0);
+        var projection = TimestepEmbedding.Sinusoidal(values, SinusoidDim, flipSinToCos: true, downscaleFreqShift: 0);
         return projection.DType == like.DType ? projection : projection.To(like.DType);
     }
 }

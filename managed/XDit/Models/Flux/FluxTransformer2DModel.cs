@@ -63,6 +63,18 @@ public sealed class FluxTransformer2DModel : Module
     public Tensor Forward(Tensor hiddenStates, Tensor encoderHiddenStates, Tensor pooledProjections,
         float[] timesteps, float[]? guidance, float[] imgIds, float[] txtIds, SequenceParallelGroup? sequenceParallel = null)
     {
+        ArgumentNullException.ThrowIfNull(hiddenStates);
+        ArgumentNullException.ThrowIfNull(timesteps);
+        using var timestepValues = Tensor.FromArray(hiddenStates.Context, timesteps, timesteps.Length);
+        using var guidanceValues = guidance is null ? null : Tensor.FromArray(hiddenStates.Context, guidance, guidance.Length);
+        return Forward(hiddenStates, encoderHiddenStates, pooledProjections, timestepValues, guidanceValues, imgIds, txtIds, sequenceParallel);
+    }
+
+    /// <summary><see cref="Forward(Tensor, Tensor, Tensor, float[], float[], float[], float[], SequenceParallelGroup?)"/>
+    /// with the timesteps (and guidance) as f32 tensors [B] on the weights' context (a captured step reads them there).</summary>
+    public Tensor Forward(Tensor hiddenStates, Tensor encoderHiddenStates, Tensor pooledProjections,
+        Tensor timesteps, Tensor? guidance, float[] imgIds, float[] txtIds, SequenceParallelGroup? sequenceParallel = null)
+    {
         ArgumentNullException.ThrowIfNull(timesteps);
         ArgumentNullException.ThrowIfNull(imgIds);
         ArgumentNullException.ThrowIfNull(txtIds);
@@ -97,6 +109,16 @@ public sealed class FluxTransformer2DModel : Module
 
     /// <summary>The conditioning of one step (see <see cref="Forward"/> for the arguments).</summary>
     public Conditioning Condition(Tensor encoderHiddenStates, Tensor pooledProjections, float[] timesteps, float[]? guidance,
+        float[] imgIds, float[] txtIds)
+    {
+        ArgumentNullException.ThrowIfNull(timesteps);
+        using var timestepValues = Tensor.FromArray(pooledProjections.Context, timesteps, timesteps.Length);
+        using var guidanceValues = guidance is null ? null : Tensor.FromArray(pooledProjections.Context, guidance, guidance.Length);
+        return Condition(encoderHiddenStates, pooledProjections, timestepValues, guidanceValues, imgIds, txtIds);
+    }
+
+    /// <summary>The conditioning of one step, the timesteps (and guidance) as f32 tensors [B].</summary>
+    public Conditioning Condition(Tensor encoderHiddenStates, Tensor pooledProjections, Tensor timesteps, Tensor? guidance,
         float[] imgIds, float[] txtIds)
     {
         var dtype = XEmbedder.Weight.Value.DType;
@@ -168,15 +190,16 @@ public sealed class FluxTransformer2DModel : Module
     /// <summary>diffusers' <c>timestep.to(hidden_states.dtype) * 1000</c>: rounded to the dtype, multiplied,
     /// rounded again. In bf16 sigma 0.75 becomes the timestep 752, which moves the fast frequencies of the
     /// sinusoid by whole radians, as it does in diffusers' bf16 runs.</summary>
-    internal static float[] TimesThousand(float[] values, DType dtype) => dtype switch
+    internal static Tensor TimesThousand(Tensor values, DType dtype)
     {
-        DType.BF16 => Array.ConvertAll(values, v => (float)(BFloat16)((BFloat16)v * 1000f)),
-        DType.F16 => Array.ConvertAll(values, v => (float)(Half)((float)(Half)v * 1000f)),
-        _ => Array.ConvertAll(values, v => v * 1000f),
-    };
+        if (dtype == DType.F32) return Elementwise.Affine(values, 1000);
+        using var rounded = values.To(dtype);
+        using var scaled = Elementwise.Affine(rounded, 1000);
+        return scaled.To(DType.F32);
+    }
 
     void CheckInputs(Tensor hiddenStates, Tensor encoderHiddenStates, Tensor pooledProjections,
-        float[] timesteps, float[]? guidance, float[] imgIds, float[] txtIds)
+        Tensor timesteps, Tensor? guidance, float[] imgIds, float[] txtIds)
     {
         static XDitException Invalid(string message) => new(XditStatus.InvalidArgument, message);
         var weights = XEmbedder.Weight.Value;
@@ -199,14 +222,14 @@ public sealed class FluxTransformer2DModel : Module
                           $"for hidden_states {hiddenStates.ShapeString}");
         if (pooledProjections.Rank != 2 || pooledProjections.Size(0) != batch || pooledProjections.Size(1) != Config.PooledProjectionDim)
             throw Invalid($"pooled_projections {pooledProjections.ShapeString} must be [{batch}, {Config.PooledProjectionDim}]");
-        if (timesteps.Length != batch)
-            throw Invalid($"{timesteps.Length} timesteps for a batch of {batch}");
+        if (timesteps.Rank != 1 || timesteps.Size(0) != batch)
+            throw Invalid($"timesteps {timesteps.ShapeString} for a batch of {batch}: one per sample");
         if (Config.GuidanceEmbeds && guidance is null)
             throw Invalid("this model embeds the guidance scale (guidance_embeds, FLUX.1-dev): a guidance value per sample is required");
         if (!Config.GuidanceEmbeds && guidance is not null)
             throw Invalid("this model has no guidance embedder (guidance_embeds is false, FLUX.1-schnell): pass guidance = null");
-        if (guidance is not null && guidance.Length != batch)
-            throw Invalid($"{guidance.Length} guidance values for a batch of {batch}");
+        if (guidance is not null && (guidance.Rank != 1 || guidance.Size(0) != batch))
+            throw Invalid($"guidance {guidance.ShapeString} for a batch of {batch}: one per sample");
         var columns = Config.AxesDimsRope.Count;
         if (imgIds.Length != hiddenStates.Size(1) * columns)
             throw Invalid($"img_ids has {imgIds.Length} values, not [{hiddenStates.Size(1)}, {columns}] for hidden_states {hiddenStates.ShapeString}");

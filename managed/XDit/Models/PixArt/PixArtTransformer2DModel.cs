@@ -62,6 +62,15 @@ public sealed class PixArtTransformer2DModel : Module
     public Tensor Forward(Tensor latents, ReadOnlySpan<float> timesteps, Tensor caption, Tensor? captionMask,
         ReadOnlySpan<float> resolution = default, ReadOnlySpan<float> aspectRatio = default, SequenceParallelGroup? sequenceParallel = null)
     {
+        using var values = Tensor.FromSpan(latents.Context, timesteps, timesteps.Length);
+        return Forward(latents, values, caption, captionMask, resolution, aspectRatio, sequenceParallel);
+    }
+
+    /// <summary><see cref="Forward(Tensor, ReadOnlySpan{float}, Tensor, Tensor?, ReadOnlySpan{float}, ReadOnlySpan{float}, SequenceParallelGroup?)"/>
+    /// with the timesteps as an f32 tensor [B] on the weights' context (a captured step reads them there).</summary>
+    public Tensor Forward(Tensor latents, Tensor timesteps, Tensor caption, Tensor? captionMask,
+        ReadOnlySpan<float> resolution = default, ReadOnlySpan<float> aspectRatio = default, SequenceParallelGroup? sequenceParallel = null)
+    {
         long height = latents.Size(2), width = latents.Size(3);
         var p = Config.PatchSize;
         using var scope = new TensorScope();
@@ -81,9 +90,17 @@ public sealed class PixArtTransformer2DModel : Module
     public Conditioning Condition(ReadOnlySpan<float> timesteps, Tensor caption, Tensor? captionMask,
         ReadOnlySpan<float> resolution = default, ReadOnlySpan<float> aspectRatio = default)
     {
+        using var values = Tensor.FromSpan(caption.Context, timesteps, timesteps.Length);
+        return Condition(values, caption, captionMask, resolution, aspectRatio);
+    }
+
+    /// <summary>The conditioning of one step, the timesteps as an f32 tensor [B].</summary>
+    public Conditioning Condition(Tensor timesteps, Tensor caption, Tensor? captionMask,
+        ReadOnlySpan<float> resolution = default, ReadOnlySpan<float> aspectRatio = default)
+    {
         var batch = caption.Size(0);
-        if (timesteps.Length != batch)
-            throw new XDitException(Native.XditStatus.InvalidArgument, $"{timesteps.Length} timesteps for a batch of {batch}");
+        if (timesteps.Rank != 1 || timesteps.Size(0) != batch)
+            throw new XDitException(Native.XditStatus.InvalidArgument, $"timesteps {timesteps.ShapeString} for a batch of {batch}: one per sample");
         var (timestep, embedded) = ConditionOnTimestep(caption.Context, batch, timesteps, resolution, aspectRatio);
         var captionStates = CaptionProjection2.Forward(CaptionProjection1.Forward(caption, Epilogue.GeluTanh));
         return new Conditioning(timestep, embedded, captionStates, captionMask);
@@ -148,16 +165,14 @@ public sealed class PixArtTransformer2DModel : Module
 
     /// <summary>adaLN-single: the timestep (plus PixArt-α's size conditions) embedded to [B, C], and its
     /// SiLU-then-linear projection to the blocks' six modulation vectors [B, 6·C].</summary>
-    (Tensor Timestep, Tensor Embedded) ConditionOnTimestep(DeviceContext context, long batch, ReadOnlySpan<float> timesteps,
+    (Tensor Timestep, Tensor Embedded) ConditionOnTimestep(DeviceContext context, long batch, Tensor timesteps,
         ReadOnlySpan<float> resolution, ReadOnlySpan<float> aspectRatio)
     {
         var dtype = TimestepModulation.Weight.Value.DType;
-        Tensor Sinusoid(ReadOnlySpan<float> values)
-        {
-            var t = TimestepEmbedding.Sinusoidal(context, values, SinusoidDim, flipSinToCos: true, downscaleFreqShift: 0);
-            return dtype == DType.F32 ? t : t.To(dtype);
-        }
-        var embedded = TimestepEmbedder.Forward(Sinusoid(timesteps));
+        Tensor InDType(Tensor t) => dtype == DType.F32 ? t : t.To(dtype);
+        Tensor Sinusoid(ReadOnlySpan<float> values) =>
+            InDType(TimestepEmbedding.Sinusoidal(context, values, SinusoidDim, flipSinToCos: true, downscaleFreqShift: 0));
+        var embedded = TimestepEmbedder.Forward(InDType(TimestepEmbedding.Sinusoidal(timesteps, SinusoidDim, flipSinToCos: true, downscaleFreqShift: 0)));
         if (Config.UseAdditionalConditions)
         {
             if (resolution.Length != 2 * batch || aspectRatio.Length != batch)

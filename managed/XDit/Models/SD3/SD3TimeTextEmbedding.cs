@@ -26,13 +26,13 @@ public sealed class SD3TimeTextEmbedding : Module
     public TimestepEmbedder TimestepEmbedder { get; }
     public TimestepEmbedder TextEmbedder { get; }
 
-    /// <summary>One timestep per sample (sigma·1000, as the SD3 pipeline passes it) and the pooled
+    /// <summary>One timestep per sample, f32 [B] (sigma·1000, as the SD3 pipeline passes it), and the pooled
     /// projections [B, pooled] → the conditioning [B, C] in the weights' dtype.</summary>
-    public Tensor Forward(ReadOnlySpan<float> timesteps, Tensor pooledProjections)
+    public Tensor Forward(Tensor timesteps, Tensor pooledProjections)
     {
         using var scope = new TensorScope();
         var dtype = TimestepEmbedder.Linear1.Weight.Value.DType;
-        var sinusoid = TimestepEmbedding.Sinusoidal(pooledProjections.Context, timesteps, SinusoidDim, flipSinToCos: true, downscaleFreqShift: 0);
+        var sinusoid = TimestepEmbedding.Sinusoidal(timesteps, SinusoidDim, flipSinToCos: true, downscaleFreqShift: 0);
         var time = TimestepEmbedder.Forward(dtype == DType.F32 ? sinusoid : sinusoid.To(dtype));
         var text = TextEmbedder.Forward(pooledProjections);
         return Elementwise.Add(time, text).MoveToOuterScope();

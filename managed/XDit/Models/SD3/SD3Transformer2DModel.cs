@@ -56,6 +56,16 @@ public sealed class SD3Transformer2DModel : Module
     public Tensor Forward(Tensor latents, ReadOnlySpan<float> timesteps, Tensor encoderHiddenStates, Tensor pooledProjections,
         SequenceParallelGroup? sequenceParallel = null)
     {
+        ArgumentNullException.ThrowIfNull(latents);
+        using var values = Tensor.FromSpan(latents.Context, timesteps, timesteps.Length);
+        return Forward(latents, values, encoderHiddenStates, pooledProjections, sequenceParallel);
+    }
+
+    /// <summary><see cref="Forward(Tensor, ReadOnlySpan{float}, Tensor, Tensor, SequenceParallelGroup?)"/> with the
+    /// timesteps as an f32 tensor [B] on the weights' context (a captured step reads them there).</summary>
+    public Tensor Forward(Tensor latents, Tensor timesteps, Tensor encoderHiddenStates, Tensor pooledProjections,
+        SequenceParallelGroup? sequenceParallel = null)
+    {
         CheckInputs(latents, timesteps, encoderHiddenStates, pooledProjections);
         using var scope = new TensorScope();
         var conditioning = Condition(timesteps, encoderHiddenStates, pooledProjections);
@@ -79,6 +89,13 @@ public sealed class SD3Transformer2DModel : Module
 
     /// <summary>The conditioning of one step (see <see cref="Forward"/> for the arguments).</summary>
     public Conditioning Condition(ReadOnlySpan<float> timesteps, Tensor encoderHiddenStates, Tensor pooledProjections)
+    {
+        using var values = Tensor.FromSpan(pooledProjections.Context, timesteps, timesteps.Length);
+        return Condition(values, encoderHiddenStates, pooledProjections);
+    }
+
+    /// <summary>The conditioning of one step, the timesteps as an f32 tensor [B].</summary>
+    public Conditioning Condition(Tensor timesteps, Tensor encoderHiddenStates, Tensor pooledProjections)
     {
         using var scope = new TensorScope();
         var activated = Elementwise.Unary(UnaryOp.Silu, TimeTextEmbedding.Forward(timesteps, pooledProjections));
@@ -116,7 +133,7 @@ public sealed class SD3Transformer2DModel : Module
         return Layout.Unpatchify(tokens, (int)height, (int)width, Config.PatchSize, Config.OutChannels).MoveToOuterScope();
     }
 
-    void CheckInputs(Tensor latents, ReadOnlySpan<float> timesteps, Tensor encoderHiddenStates, Tensor pooledProjections)
+    void CheckInputs(Tensor latents, Tensor timesteps, Tensor encoderHiddenStates, Tensor pooledProjections)
     {
         ArgumentNullException.ThrowIfNull(latents);
         ArgumentNullException.ThrowIfNull(encoderHiddenStates);
@@ -138,8 +155,9 @@ public sealed class SD3Transformer2DModel : Module
         var max = Config.PosEmbedMaxSize;
         if (height / p > max || width / p > max)
             throw Invalid($"latents ({Describe(latents)}): the {height / p}×{width / p} patch grid exceeds the position table's {max}×{max} (pos_embed_max_size)");
-        if (timesteps.Length != batch)
-            throw Invalid($"{timesteps.Length} timesteps for a batch of {batch} (latents {Describe(latents)})");
+        ArgumentNullException.ThrowIfNull(timesteps);
+        if (timesteps.Rank != 1 || timesteps.Size(0) != batch)
+            throw Invalid($"timesteps {timesteps.ShapeString} for a batch of {batch} (latents {Describe(latents)}): one per sample");
         if (encoderHiddenStates.Rank != 3 || encoderHiddenStates.Size(0) != batch || encoderHiddenStates.Size(2) != Config.JointAttentionDim)
             throw Invalid($"encoderHiddenStates ({Describe(encoderHiddenStates)}) must be [{batch}, T, {Config.JointAttentionDim}]");
         if (encoderHiddenStates.Size(1) == 0)

@@ -1,3 +1,4 @@
+using XDit.Ops;
 using XDit.Tensors;
 
 namespace XDit.Nn.Embeddings;
@@ -8,7 +9,10 @@ namespace XDit.Nn.Embeddings;
 /// frequencies <c>f_k = exp(−ln(max_period)·k / (half − shift))</c>, k &lt; half = dim / 2.
 /// </summary>
 /// <remarks>
-/// Computed on the host because it is a handful of rows once per step. diffusers computes every stage
+/// The frequencies are computed on the host, the angles and their sines on the device from a tensor of
+/// timesteps (so that a captured step, <see cref="DeviceGraph"/>, reads each step's timesteps from device
+/// memory); both halves round as the host reference <see cref="Sinusoidal(ReadOnlySpan{float}, int, bool, double, double, int)"/>
+/// does, so the two agree bit for bit (sin and cos are evaluated in double on the device too). diffusers computes every stage
 /// in float32 (the exponent from a float32 <c>arange</c>, then exp, the product with the timestep, the
 /// sin and cos), and timesteps in the thousands (sigma·1000, guidance·1000) make the angles large
 /// enough that one float32 ulp of a frequency moves the sine by 1e-5. So each stage is rounded to
@@ -54,9 +58,34 @@ public static class TimestepEmbedding
     /// <summary><see cref="Sinusoidal(ReadOnlySpan{float}, int, bool, double, double, int)"/> as an f32
     /// tensor [timesteps.Length, dim] on <paramref name="context"/>.</summary>
     public static Tensor Sinusoidal(DeviceContext context, ReadOnlySpan<float> timesteps, int dim, bool flipSinToCos,
-        double downscaleFreqShift, double scale = 1, int maxPeriod = 10000) =>
-        Tensor.FromArray(context, Sinusoidal(timesteps, dim, flipSinToCos, downscaleFreqShift, scale, maxPeriod),
-            timesteps.Length, dim);
+        double downscaleFreqShift, double scale = 1, int maxPeriod = 10000)
+    {
+        using var values = Tensor.FromSpan(context, timesteps, timesteps.Length);
+        return Sinusoidal(values, dim, flipSinToCos, downscaleFreqShift, scale, maxPeriod);
+    }
+
+    /// <summary>The embedding of the f32 timesteps [N] of a tensor, computed on its device: f32 [N, dim],
+    /// equal to <see cref="Sinusoidal(ReadOnlySpan{float}, int, bool, double, double, int)"/> of the same values.</summary>
+    public static Tensor Sinusoidal(Tensor timesteps, int dim, bool flipSinToCos, double downscaleFreqShift,
+        double scale = 1, int maxPeriod = 10000)
+    {
+        ArgumentNullException.ThrowIfNull(timesteps);
+        if (timesteps.Rank != 1 || timesteps.DType != DType.F32)
+            throw new XDitException(Native.XditStatus.InvalidArgument,
+                $"timesteps ({timesteps.DType.Name()} {timesteps.ShapeString}) must be f32 [N], one value per row");
+        var frequencies = Frequencies(dim, downscaleFreqShift, maxPeriod);
+        int half = frequencies.Length, n = (int)timesteps.Size(0);
+        var result = Tensor.Empty(timesteps.Context, DType.F32, n, dim);
+        using var scope = new TensorScope();
+        if (dim % 2 == 1) Elementwise.Fill(result.Narrow(1, dim - 1, 1), 0);
+        if (half == 0) return result;
+        var f = Tensor.FromArray(timesteps.Context, frequencies, 1, half);
+        var angles = Elementwise.Mul(timesteps.View(n, 1).Expand(n, half), f.Expand(n, half));
+        if (scale != 1) angles = Elementwise.Affine(angles, (float)scale);
+        Elementwise.Unary(UnaryOp.Sin, angles, result.Narrow(1, flipSinToCos ? half : 0, half));
+        Elementwise.Unary(UnaryOp.Cos, angles, result.Narrow(1, flipSinToCos ? 0 : half, half));
+        return result;
+    }
 
     /// <summary>f_k in float32, rounded stage by stage as diffusers' float32 tensor arithmetic does.</summary>
     static float[] Frequencies(int dim, double downscaleFreqShift, int maxPeriod)
