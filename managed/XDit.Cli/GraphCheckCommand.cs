@@ -92,7 +92,7 @@ public static class GraphCheckCommand
             var identical = eager.Latents.AsSpan().SequenceEqual(captured.Latents) && eager.Images.Count == captured.Images.Count &&
                             eager.Images.Zip(captured.Images).All(p => p.First.AsSpan().SequenceEqual(p.Second));
             return new Outcome(architecture, mesh.ToString(), identical, ReplayedStepMedian(eager), ReplayedStepMedian(captured),
-                identical ? null : $"latents differ by {OpChecks.RelativeL2(captured.Latents, eager.Latents):E2} (relative L2)");
+                identical ? null : $"latents differ by {Comparison.RelativeL2(captured.Latents, eager.Latents):E2} (relative L2)");
         }
         catch (XDitException e)
         {

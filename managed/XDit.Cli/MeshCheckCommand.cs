@@ -113,7 +113,7 @@ public static class MeshCheckCommand
             using var ranks = ParallelPipeline.Load(folder, mesh, dtype, device: device);
             var first = ranks.Generate(request);
             var second = ranks.Generate(request);
-            var latentError = OpChecks.RelativeL2(first.Latents, single.Latents);
+            var latentError = Comparison.RelativeL2(first.Latents, single.Latents);
             var repeats = first.Latents.AsSpan().SequenceEqual(second.Latents) &&
                           first.Images.Zip(second.Images).All(p => p.First.AsSpan().SequenceEqual(p.Second));
             int? pixels = null;
@@ -121,7 +121,7 @@ public static class MeshCheckCommand
             if (first.Images.Count == single.Images.Count && single.Images.Count > 0)
             {
                 pixels = first.Images.Zip(single.Images).SelectMany(p => p.First.Zip(p.Second, (a, b) => Math.Abs(a - b))).Max();
-                imageError = OpChecks.RelativeL2(Floats(first.Images), Floats(single.Images));
+                imageError = Comparison.RelativeL2(Floats(first.Images), Floats(single.Images));
             }
             var imagesAgree = pixels is null ? first.Images.Count == single.Images.Count : dtype == DType.F32 ? pixels <= 1 : imageError < bound;
             var passed = latentError < bound && imagesAgree && repeats;

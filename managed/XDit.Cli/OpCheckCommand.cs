@@ -86,8 +86,8 @@ internal static class OpCheckCommand
         {
             using var want = expected[i].To(DType.F32);
             using var got = actual[i].To(DType.F32);
-            var distance = OpChecks.RelativeL2(got.ToArray<float>(), want.ToArray<float>());
-            if (double.IsNaN(distance)) return Fail("FAIL", $"output {i} has NaN where the reference has a value (an element left unwritten?)");
+            var distance = Comparison.RelativeL2(got.ToArray<float>(), want.ToArray<float>());
+            if (!double.IsFinite(distance)) return Fail("FAIL", $"output {i} has NaN or infinity where the reference has a value (an element left unwritten?)");
             error = Math.Max(error, distance);
         }
         if (error > tolerance) return new(c.Op, c.Shape, dtype, "FAIL", error, tolerance, null, null, $"relative L2 {error:0.0e+0} > {tolerance:0e+0}");

@@ -299,23 +299,6 @@ internal static class OpChecks
         return cases;
     }
 
-    /// <summary>Relative L2 distance of <paramref name="actual"/> to <paramref name="expected"/>, or NaN when
-    /// <paramref name="actual"/> has a NaN where <paramref name="expected"/> has none (an unwritten element).</summary>
-    public static double RelativeL2(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
-    {
-        if (actual.Length != expected.Length) return double.NaN;
-        double error = 0, norm = 0;
-        for (int i = 0; i < actual.Length; i++)
-        {
-            if (float.IsNaN(expected[i])) continue;
-            if (float.IsNaN(actual[i])) return double.NaN;
-            var d = (double)actual[i] - expected[i];
-            error += d * d;
-            norm += (double)expected[i] * expected[i];
-        }
-        return norm == 0 ? Math.Sqrt(error) : Math.Sqrt(error / norm);
-    }
-
     /// <summary>Median device time of one operator call over <paramref name="runs"/> calls, between marks of the
     /// context (CUDA events on a GPU, the host clock on the CPU), after one untimed call.</summary>
     public static TimeSpan Time(Func<Tensor[]> call, DeviceContext context, int runs)

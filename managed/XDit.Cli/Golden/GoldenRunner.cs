@@ -79,21 +79,6 @@ public static class GoldenRunner
         };
     }
 
-    /// <summary>‖a − b‖₂ / ‖b‖₂ in fp64; infinity for a non-finite a or a length mismatch.</summary>
-    public static double RelativeL2(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
-    {
-        if (actual.Length != expected.Length) return double.PositiveInfinity;
-        double diff = 0, norm = 0;
-        for (int i = 0; i < actual.Length; i++)
-        {
-            if (!float.IsFinite(actual[i])) return double.PositiveInfinity;
-            var d = (double)actual[i] - expected[i];
-            diff += d * d;
-            norm += (double)expected[i] * expected[i];
-        }
-        return norm == 0 ? Math.Sqrt(diff) : Math.Sqrt(diff / norm);
-    }
-
     public static double Tolerance(JsonElement caseJson) =>
         caseJson.TryGetProperty("tolerance", out var t) && t.TryGetProperty("value", out var v) ? v.GetDouble() : 1e-4;
 }

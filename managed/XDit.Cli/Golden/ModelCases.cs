@@ -38,7 +38,7 @@ internal static class ModelCases
         var results = new List<GoldenResult>();
         foreach (var (output, values) in produced)
             if (files.Has(outputs, output))
-                results.Add(new GoldenResult(name, output, GoldenRunner.RelativeL2(values, files.F32(outputs, output)), tolerance));
+                results.Add(new GoldenResult(name, output, Comparison.RelativeL2(values, files.F32(outputs, output)), tolerance));
         return results;
     }
 

@@ -69,7 +69,7 @@ internal static class SchedulerCases
             else sample = scheduler.Step(modelOutput, i, sample).MoveToOuterScope();
             trajectory.AddRange(sample.ToArray<float>());
         }
-        results.Add(new GoldenResult(name, "samples", GoldenRunner.RelativeL2(trajectory.ToArray(), files.F32(outputs, "samples")), tolerance));
+        results.Add(new GoldenResult(name, "samples", Comparison.RelativeL2(trajectory.ToArray(), files.F32(outputs, "samples")), tolerance));
         return results;
     }
 
