@@ -282,7 +282,8 @@ public static unsafe partial class NativeMethods
     /// A launch computes what the captured calls would compute on the memory's contents at that point in
     /// the context's work: inputs that change between launches are written into buffers allocated before
     /// the capture. xdit_graph_end always leaves capture mode; when the capture failed it returns the
-    /// error and no graph. Destroying a graph waits for its launches.
+    /// error and no graph. Destroying a graph waits for its launches (destroy it while its context is not
+    /// capturing another).
     /// </summary>
     [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]

@@ -136,7 +136,6 @@ public sealed class PixArtPipeline : IPipeline
             latents = PipeFusionDenoising.Run(mesh, pieces, latents, request.Steps, latents.Size(2) / p, latents.Size(3) / p, p, clock, cancellation);
         }
         else
-        {
             for (int i = 0; i < request.Steps; i++)
             {
                 ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation);
@@ -151,7 +150,6 @@ public sealed class PixArtPipeline : IPipeline
                 latents = _scheduler.Step(noise, i, latents).MoveToOuterScope();
                 clock.End($"step {i + 1}");
             }
-        }
         _scheduler.Reset();
         var latentValues = latents.To(DType.F32).ToArray<float>();
         GenerationResult LatentsOnly() => new([], request.Width, request.Height, latentValues, latentShape, clock.Timings) { ResolutionBin = bin, Warnings = clock.Warnings };

@@ -111,7 +111,6 @@ public sealed class SD3Pipeline : IPipeline
             latents = PipeFusionDenoising.Run(mesh, pieces, latents, request.Steps, latents.Size(2) / p, latents.Size(3) / p, p, clock, cancellation);
         }
         else
-        {
             for (int i = 0; i < request.Steps; i++)
             {
                 ProcessMesh.ThrowIfCancelled(mesh, Context, cancellation);
@@ -124,7 +123,6 @@ public sealed class SD3Pipeline : IPipeline
                 latents = _scheduler.Step(velocity, i, latents).MoveToOuterScope();
                 clock.End($"step {i + 1}");
             }
-        }
         _scheduler.Reset();
         var latentValues = latents.To(DType.F32).ToArray<float>();
         var shape = latents.Shape.ToArray();

@@ -208,7 +208,8 @@ XDIT_API xdit_status xdit_context_reset_peak(xdit_context* context);
  * A launch computes what the captured calls would compute on the memory's contents at that point in
  * the context's work: inputs that change between launches are written into buffers allocated before
  * the capture. xdit_graph_end always leaves capture mode; when the capture failed it returns the
- * error and no graph. Destroying a graph waits for its launches. */
+ * error and no graph. Destroying a graph waits for its launches (destroy it while its context is not
+ * capturing another). */
 XDIT_API xdit_status xdit_graph_begin(xdit_context* context);
 XDIT_API xdit_status xdit_graph_end(xdit_context* context, xdit_graph** out_graph);
 XDIT_API xdit_status xdit_graph_launch(xdit_graph* graph);
