@@ -205,9 +205,12 @@ public class EmbeddingTests
         using var context = Contexts.Cpu();
         using var tensor = SinCosPositionEmbedding.TwoDimensional(context, dim, height, width, baseSize, interpolation);
         Assert.That(tensor.Shape.ToArray(), Is.EqualTo(new long[] { height * width, dim }));
+        Assert.That(tensor.ToArray<float>(), Is.EqualTo(actual), "assembled on the device from the rows' and columns' halves");
         // A band of rows (PipeFusion's) is those rows of the whole grid's table, not a smaller grid's.
         var band = SinCosPositionEmbedding.TwoDimensional(dim, height, width, baseSize, interpolation, rowStart: 1, rowCount: 2);
         Assert.That(Reference.RelativeL2(band, expected.AsSpan(width * dim, 2 * width * dim)), Is.LessThan(1e-6));
+        using var bandTensor = SinCosPositionEmbedding.TwoDimensional(context, dim, height, width, baseSize, interpolation, rowStart: 1, rowCount: 2);
+        Assert.That(bandTensor.ToArray<float>(), Is.EqualTo(band));
         Assert.That(() => SinCosPositionEmbedding.TwoDimensional(dim, height, width, baseSize, interpolation, rowStart: 2, rowCount: 2),
             Throws.InstanceOf<ArgumentOutOfRangeException>());
     }

@@ -10,7 +10,8 @@ namespace XDit.Nn.Embeddings;
 /// <remarks>
 /// Pair k of a <c>dim</c>-channel table turns by the angle <c>pos · θ^(−2k/dim)</c>, k &lt; dim/2. The
 /// tables are computed on the host, once per resolution; the precision of each stage follows the
-/// model's <see cref="AnglePrecision"/>, so the tables equal the ones diffusers feeds its attention.
+/// model's <see cref="AnglePrecision"/>, so the tables equal the ones diffusers feeds its attention. Each
+/// distinct position of an axis is evaluated once (a 64 × 64 Flux image has 65 per axis, not 4096).
 /// </remarks>
 public static class RotaryEmbedding
 {
@@ -107,10 +108,20 @@ public static class RotaryEmbedding
         var pairs = axisDim / 2;
         var rows = coordinates.Length / stride;
         var frequencies = Frequencies(axisDim, theta, precision);
+        // Positions repeat down the rows (an image row's index on every token of the row, the text's zeros):
+        // each distinct one (by its bits) is computed once and copied to the rows that repeat it.
+        var firstRowWith = new Dictionary<int, int>();
         for (int s = 0; s < rows; s++)
         {
             var position = coordinates[s * stride + offset];
             var rowStart = s * tableDim + column;
+            if (firstRowWith.TryGetValue(BitConverter.SingleToInt32Bits(position), out var earlier))
+            {
+                Array.Copy(cos, earlier * tableDim + column, cos, rowStart, axisDim);
+                Array.Copy(sin, earlier * tableDim + column, sin, rowStart, axisDim);
+                continue;
+            }
+            firstRowWith[BitConverter.SingleToInt32Bits(position)] = s;
             for (int k = 0; k < pairs; k++)
             {
                 // float32: the outer product and the cos/sin stay float32 tensors in diffusers.

@@ -51,6 +51,43 @@ public static class SinCosPositionEmbedding
     public static float[] TwoDimensional(int embedDim, int gridHeight, int gridWidth, double baseSize, double interpolationScale,
         int rowStart = 0, int rowCount = -1)
     {
+        var (columnHalves, rowHalves) = TwoDimensionalHalves(embedDim, gridHeight, gridWidth, baseSize, interpolationScale, ref rowStart, ref rowCount);
+        var half = embedDim / 2;
+        var result = new float[rowCount * gridWidth * embedDim];
+        for (int i = 0; i < rowCount; i++)
+        for (int j = 0; j < gridWidth; j++)
+        {
+            var row = result.AsSpan((i * gridWidth + j) * embedDim, embedDim);
+            columnHalves.AsSpan(j * half, half).CopyTo(row[..half]);
+            rowHalves.AsSpan(i * half, half).CopyTo(row[half..]);
+        }
+        return result;
+    }
+
+    /// <summary><see cref="TwoDimensional(int, int, int, double, double, int, int)"/> as an f32 tensor
+    /// [rows·gridWidth, embedDim]: the sines of each column and each row are computed once on the host and
+    /// the table is assembled on the device (broadcast copies), so a large grid (PixArt-Σ at 2048²: 16384
+    /// tokens × 1152 channels) costs a few thousand sines and a small upload per call.</summary>
+    public static Tensor TwoDimensional(DeviceContext context, int embedDim, int gridHeight, int gridWidth, double baseSize,
+        double interpolationScale, int rowStart = 0, int rowCount = -1)
+    {
+        var (columnHalves, rowHalves) = TwoDimensionalHalves(embedDim, gridHeight, gridWidth, baseSize, interpolationScale, ref rowStart, ref rowCount);
+        var half = embedDim / 2;
+        var table = Tensor.Empty(context, DType.F32, rowCount * (long)gridWidth, embedDim);
+        using var scope = new TensorScope();
+        var grid = table.View(rowCount, gridWidth, embedDim);
+        var columns = Tensor.FromArray(context, columnHalves, 1, gridWidth, half);
+        var rows = Tensor.FromArray(context, rowHalves, rowCount, 1, half);
+        Elementwise.Copy(columns.Expand(rowCount, gridWidth, half), grid.Narrow(2, 0, half));
+        Elementwise.Copy(rows.Expand(rowCount, gridWidth, half), grid.Narrow(2, half, half));
+        return table;
+    }
+
+    /// <summary>The two halves of the 2-D table's rows: [sin | cos] of each column coordinate
+    /// [gridWidth, embedDim/2], and of each written row's coordinate [rowCount, embedDim/2].</summary>
+    static (float[] Columns, float[] Rows) TwoDimensionalHalves(int embedDim, int gridHeight, int gridWidth, double baseSize,
+        double interpolationScale, ref int rowStart, ref int rowCount)
+    {
         if (embedDim <= 0 || embedDim % 4 != 0)
             throw new ArgumentOutOfRangeException(nameof(embedDim), embedDim, "the 2-D table needs a positive multiple of 4 channels");
         if (gridHeight <= 0) throw new ArgumentOutOfRangeException(nameof(gridHeight), gridHeight, "the grid height must be positive");
@@ -62,28 +99,15 @@ public static class SinCosPositionEmbedding
         if (rowStart < 0 || rowCount < 0 || rowStart + rowCount > gridHeight)
             throw new ArgumentOutOfRangeException(nameof(rowStart), rowStart, $"rows {rowStart} + {rowCount} are outside the grid's {gridHeight}");
 
-        var rows = GridCoordinates(gridHeight, baseSize, interpolationScale);
-        var columns = GridCoordinates(gridWidth, baseSize, interpolationScale);
+        var rowCoordinates = GridCoordinates(gridHeight, baseSize, interpolationScale);
+        var columnCoordinates = GridCoordinates(gridWidth, baseSize, interpolationScale);
         var half = embedDim / 2;
         var omega = Omegas(half, nameof(embedDim));
-        var result = new float[rowCount * gridWidth * embedDim];
-        for (int i = 0; i < rowCount; i++)
-        for (int j = 0; j < gridWidth; j++)
-        {
-            var row = result.AsSpan((i * gridWidth + j) * embedDim, embedDim);
-            WriteSinCos(row[..half], columns[j], omega);
-            WriteSinCos(row[half..], rows[rowStart + i], omega);
-        }
-        return result;
-    }
-
-    /// <summary><see cref="TwoDimensional(int, int, int, double, double, int, int)"/> as an f32 tensor
-    /// [rows·gridWidth, embedDim].</summary>
-    public static Tensor TwoDimensional(DeviceContext context, int embedDim, int gridHeight, int gridWidth, double baseSize,
-        double interpolationScale, int rowStart = 0, int rowCount = -1)
-    {
-        var table = TwoDimensional(embedDim, gridHeight, gridWidth, baseSize, interpolationScale, rowStart, rowCount);
-        return Tensor.FromArray(context, table, table.Length / embedDim, embedDim);
+        var columns = new float[gridWidth * half];
+        for (int j = 0; j < gridWidth; j++) WriteSinCos(columns.AsSpan(j * half, half), columnCoordinates[j], omega);
+        var rows = new float[rowCount * half];
+        for (int i = 0; i < rowCount; i++) WriteSinCos(rows.AsSpan(i * half, half), rowCoordinates[rowStart + i], omega);
+        return (columns, rows);
     }
 
     /// <summary>
