@@ -117,6 +117,16 @@ internal static class OpChecks
             var output = x.Poisoned(2, 100, 2, 96);
             return () => { Attention.ScaledDotProduct(q, k, v, mask, null, null, output, null); return [output]; };
         }, 4.0 * 2 * 2 * 100 * 130 * 96));
+        // Masked keys are never read: NaN in their K and V (uninitialised padding) must not reach the output.
+        cases.Add(Op("attention", "masked keys hold NaN: q [1,70,2,64], k/v [1,90,2,64]", x =>
+        {
+            var (q, k, v, mask) = (x.Random(1.5, 1, 70, 2, 64), x.Random(1.5, 1, 90, 2, 64), x.Random(1, 1, 90, 2, 64), x.Mask(0.8, 1, 90));
+            using (var padding = mask.Narrow(1, 70, 20)) Elementwise.Fill(padding, 0);
+            using (var paddedKeys = k.Narrow(1, 70, 20)) Elementwise.Fill(paddedKeys, double.NaN);
+            using (var paddedValues = v.Narrow(1, 70, 20)) Elementwise.Fill(paddedValues, double.NaN);
+            var output = x.Poisoned(1, 70, 2, 64);
+            return () => { Attention.ScaledDotProduct(q, k, v, mask, null, null, output, null); return [output]; };
+        }, 4.0 * 2 * 70 * 90 * 64));
         cases.Add(Op("attention", "q/k/v views of a packed [1,200,12,64], with LSE", x =>
         {
             var qkv = x.Random(1.5, 1, 200, 12, 64);

@@ -15,24 +15,13 @@ namespace XDit.Tests;
 [TestFixture]
 public class GraphTests
 {
-    static readonly Dictionary<string, string> Folders = [];
+    TinyModelFolders Folders = null!;
 
     [OneTimeSetUp]
-    public void WriteModels()
-    {
-        foreach (var family in new[] { "tiny-pixart", "tiny-sd3", "tiny-flux" })
-        {
-            var folder = Directory.CreateTempSubdirectory($"xdit-graph-{family}").FullName;
-            Architectures.WriteRandomFolder(family, folder, seed: 5, DType.F32);
-            Folders[family] = folder;
-        }
-    }
+    public void WriteModels() => Folders = new TinyModelFolders("graph", seed: 5, "tiny-pixart", "tiny-sd3", "tiny-flux");
 
     [OneTimeTearDown]
-    public void DeleteModels()
-    {
-        foreach (var folder in Folders.Values) Directory.Delete(folder, recursive: true);
-    }
+    public void DeleteModels() => Folders.Dispose();
 
     [Test]
     public void CapturedWorkRunsOnlyWhenLaunchedAndReadsTheInputsOfThatMoment()

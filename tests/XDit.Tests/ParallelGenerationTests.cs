@@ -17,25 +17,14 @@ namespace XDit.Tests;
 [TestFixture]
 public class ParallelGenerationTests
 {
-    static readonly Dictionary<string, string> Folders = [];
+    static TinyModelFolders Folders = null!;
     static readonly Dictionary<(string, int), GenerationResult> SingleRank = [];
 
     [OneTimeSetUp]
-    public void WriteModels()
-    {
-        foreach (var family in new[] { "tiny-pixart", "tiny-sd3", "tiny-flux" })
-        {
-            var folder = Directory.CreateTempSubdirectory($"xdit-parallel-{family}").FullName;
-            Architectures.WriteRandomFolder(family, folder, seed: 11, DType.F32);
-            Folders[family] = folder;
-        }
-    }
+    public void WriteModels() => Folders = new TinyModelFolders("parallel", seed: 11, "tiny-pixart", "tiny-sd3", "tiny-flux");
 
     [OneTimeTearDown]
-    public void DeleteModels()
-    {
-        foreach (var folder in Folders.Values) Directory.Delete(folder, recursive: true);
-    }
+    public void DeleteModels() => Folders.Dispose();
 
     static GenerationRequest Request(string family, int textLength) => new()
     {

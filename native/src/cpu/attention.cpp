@@ -69,6 +69,28 @@ const float* key_rows(const TensorDesc& t, int64_t b, int64_t h, int64_t k0, int
     return scratch;
 }
 
+// V rows for one key block with the rows of masked keys as zeros: their probability is 0, but 0 · NaN
+// is NaN, and padding (a sequence-parallel shard's) may hold anything. Blocks without a masked key keep
+// their rows where they are.
+const float* unmasked_value_rows(const AttentionArgs& a, int64_t b, int64_t k0, int64_t count, const float* rows, int64_t& ld,
+                                 float* scratch) {
+    const bool* keep = static_cast<const bool*>(a.key_mask->data) + b * a.key_mask->strides[0];
+    auto kept = [&](int64_t j) { return keep[(k0 + j) * a.key_mask->strides[1]]; };
+    int64_t j = 0;
+    while (j < count && kept(j)) ++j;
+    if (j == count) return rows;
+    const int64_t width = a.v.shape[3];
+    for (j = 0; j < count; ++j) {
+        float* row = scratch + j * width;
+        if (!kept(j))
+            std::fill(row, row + width, 0.0f);
+        else if (rows != scratch)
+            std::copy(rows + j * ld, rows + j * ld + width, row);
+    }
+    ld = width;
+    return scratch;
+}
+
 template <class T>
 void attend_block(const AttentionTiles& tiles, const AttentionArgs& a, Workspace& w, int64_t b, int64_t h, int64_t q0,
                   int64_t bq) {
@@ -87,6 +109,7 @@ void attend_block(const AttentionTiles& tiles, const AttentionArgs& a, Workspace
         int64_t ldk = 0, ldv = 0;
         const float* kb = key_rows<T>(a.k, b, h, k0, bk, w.k, ldk);
         const float* vb = key_rows<T>(a.v, b, h, k0, bk, w.v, ldv);
+        if (a.key_mask) vb = unmasked_value_rows(a, b, k0, bk, vb, ldv, w.v);
 
         std::fill(w.col_max, w.col_max + width, kNegativeInfinity);
         tiles.scores(kb, ldk, bk, w.qt, d, width, w.st, w.col_max);

@@ -117,13 +117,18 @@ __global__ void __launch_bounds__(kWarps * 32) flash_kernel(FlashParams<T> p) {
 
     const T* k_base = p.k + b * p.k_strides[0] + h * p.k_strides[2];
     const T* v_base = p.v + b * p.v_strides[0] + h * p.v_strides[2];
+    // A key outside the sequence or masked out is never read: its K and V stay zero (so a NaN in padding
+    // cannot reach the sums) and its score becomes −inf.
+    auto key_valid = [&](int64_t key) {
+        return key < p.sk && (p.mask == nullptr || p.mask[b * p.mask_strides[0] + key * p.mask_strides[1]]);
+    };
     for (int64_t key0 = 0; key0 < p.sk; key0 += kKeyTile) {
         __syncthreads();  // the previous tile is no longer read
         for (int c = threadIdx.x; c < kKeyTile * kChunks; c += blockDim.x) {
             const int row = c / kChunks, col = (c % kChunks) * 8;
             const int64_t key = key0 + row;
             uint4 kc = make_uint4(0, 0, 0, 0), vc = make_uint4(0, 0, 0, 0);
-            if (key < p.sk) {
+            if (key_valid(key)) {
                 kc = *reinterpret_cast<const uint4*>(k_base + key * p.k_strides[1] + col);
                 vc = *reinterpret_cast<const uint4*>(v_base + key * p.v_strides[1] + col);
             }
@@ -131,11 +136,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_kernel(FlashParams<T> p) {
             const T* values = reinterpret_cast<const T*>(&vc);
             for (int i = 0; i < 8; ++i) vt[(col + i) * kVtStride + row] = values[i];
         }
-        for (int row = threadIdx.x; row < kKeyTile; row += blockDim.x) {
-            const int64_t key = key0 + row;
-            const bool valid = key < p.sk && (p.mask == nullptr || p.mask[b * p.mask_strides[0] + key * p.mask_strides[1]]);
-            key_bias[row] = valid ? 0.0f : -INFINITY;
-        }
+        for (int row = threadIdx.x; row < kKeyTile; row += blockDim.x) key_bias[row] = key_valid(key0 + row) ? 0.0f : -INFINITY;
         __syncthreads();
 
         // S = Q·Kᵀ for this warp's 16 queries and the tile's 64 keys (eight 8-key tiles).

@@ -52,7 +52,15 @@ void CudaBackend::conv2d(const ConvArgs& a) {
             product.b = {patches.data(), false, patch};
             product.out = {static_cast<char*>(a.out.data) + (image * a.out.strides[0] + row * a.out.strides[2]) * element, false,
                            a.out.strides[1]};
-            gemm(product);
+            try {
+                gemm(product);
+            } catch (const Error& e) {
+                // cuBLASLt has no kernel for this alignment (a band of an odd-width 16-bit image starts on a
+                // 2-byte boundary): the direct kernel writes the whole output instead.
+                if (e.status() != XDIT_STATUS_UNSUPPORTED) throw;
+                launch(launch_conv2d, a);
+                return;
+            }
             if (a.bias) launch(launch_channel_bias, a, image, row, rows);
         }
 }
