@@ -482,8 +482,7 @@ public static unsafe partial class NativeMethods
     ///   q [B, Sq, H, D], k [B, Sk, H, D], v [B, Sk, H, Dv], out [B, Sq, H, Dv]: any strides with a unit
     ///   stride on the last dim; one float dtype.
     ///   key_mask: bool [B, Sk] (true = attend) or NULL; the keys and values of masked keys never reach the
-    ///   output
-    ///   (padding may hold anything, NaN included). bias: added to the scores, shape [B, H, Sq, Sk]
+    ///   output (padding may hold anything, NaN included). bias: added to the scores, shape [B, H, Sq, Sk]
     ///   (broadcast views allowed; T5's relative position bias) or NULL; q's dtype or f32.
     ///   scale multiplies q·kᵀ (1/√D for the usual attention, 1 for T5).
     ///   lse: f32 [B, H, Sq] = log Σₖ exp(score) per query, or NULL. A query whose keys are all masked
