@@ -95,17 +95,22 @@ public class GraphTests
     {
         using var context = Contexts.Cpu();
         using var scope = new TensorScope();
-        const long size = 12_345; // a size nothing else in this context allocates
+        const long size = 12_345, other = 23_456; // sizes nothing else in this context allocates
         var x = Tensor.Zeros(context, DType.F32, size);
+        var before = Tensor.Zeros(context, DType.F32, other); // allocated before the capture, freed during it
         var (graph, output) = context.Capture(() =>
         {
             using var temporary = Elementwise.Affine(x, 2, 1);
+            Elementwise.Add(temporary, before.Narrow(0, 0, size), temporary);
+            before.Dispose();
             return Elementwise.Affine(temporary, 3);
         });
         output.Dispose();
         var hits = context.AllocatorStats.CacheHitCount;
         using (var eager = Tensor.Empty(context, DType.F32, size))
             Assert.That(context.AllocatorStats.CacheHitCount, Is.EqualTo(hits), "the graph's freed blocks are not handed out");
+        using (var eager = Tensor.Empty(context, DType.F32, other))
+            Assert.That(context.AllocatorStats.CacheHitCount, Is.EqualTo(hits), "nor a block the graph reads that was freed while capturing");
         graph.Dispose();
         hits = context.AllocatorStats.CacheHitCount;
         using (var afterwards = Tensor.Empty(context, DType.F32, size))

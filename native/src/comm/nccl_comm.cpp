@@ -20,10 +20,14 @@ public:
         : context_(std::move(context)), backend_(backend), comm_(comm), rank_(rank), size_(size), timeout_(timeout) {}
 
     ~NcclComm() override {
-        // An aborted communicator is already released; a live one is destroyed once its work has drained.
+        // An aborted communicator is already released; a live one is destroyed once its work has drained,
+        // or aborted when that takes longer than the timeout (a send no peer ever received).
         if (comm_ == nullptr) return;
-        cuda::DeviceScope scope(backend_.device());
-        cudaStreamSynchronize(backend_.stream());
+        try {
+            finish("draining before destroying the communicator");
+        } catch (...) {
+            return;  // finish aborted it
+        }
         nccl::api().CommDestroy(comm_);
     }
 
@@ -144,16 +148,28 @@ private:
         body();
     }
 
+    // The calls of `body` as one NCCL group. A call that fails inside the group is only recorded: the group
+    // is closed first, and the communicator aborted after (aborting inside a group would leave the queued
+    // calls on a released communicator).
     template <class F>
     void grouped(F&& body) {
         check(nccl::api().GroupStart(), "ncclGroupStart");
+        in_group_ = true;
+        group_error_.clear();
         try {
             body();
         } catch (...) {
+            in_group_ = false;
             nccl::api().GroupEnd();
             throw;
         }
-        check(nccl::api().GroupEnd(), "ncclGroupEnd");
+        in_group_ = false;
+        const nccl::Result ended = nccl::api().GroupEnd();
+        if (!group_error_.empty()) {
+            abort(group_error_);
+            fail(XDIT_STATUS_DEVICE_ERROR, where() + broken_);
+        }
+        check(ended, "ncclGroupEnd");
     }
 
     // Waits, bounded, for everything enqueued on the stream so far.
@@ -169,6 +185,7 @@ private:
             const cudaError_t state = cudaEventQuery(event);
             if (state == cudaSuccess) return;
             if (state != cudaErrorNotReady) cuda::check(state, operation);
+            cudaGetLastError();  // "not ready" may be left as the thread's last error; the next launch checks it
             nccl::Result async = nccl::kSuccess;
             nccl::api().CommGetAsyncError(comm_, &async);
             if (async != nccl::kSuccess && async != nccl::kInProgress) {
@@ -194,6 +211,10 @@ private:
 
     void check(nccl::Result result, const char* operation) {
         if (result == nccl::kSuccess || result == nccl::kInProgress) return;
+        if (in_group_) {
+            if (group_error_.empty()) group_error_ = std::string(operation) + " failed: " + describe(result);
+            return;
+        }
         abort(std::string(operation) + " failed: " + describe(result));
         fail(XDIT_STATUS_DEVICE_ERROR, where() + broken_);
     }
@@ -211,6 +232,9 @@ private:
 
     void usable(const char* operation) const {
         if (!broken_.empty()) fail(XDIT_STATUS_TIMEOUT, where() + operation + " on a communicator that already failed (" + broken_ + ")");
+        if (context_->capturing())
+            fail(XDIT_STATUS_UNSUPPORTED, where() + operation + " while a graph is being captured on the communicator's context " +
+                                              "(collectives wait for their transfer, which a capture does not run)");
     }
 
     static size_t count(int64_t bytes) {
@@ -236,6 +260,8 @@ private:
     int size_;
     double timeout_;
     std::string broken_;
+    bool in_group_ = false;
+    std::string group_error_;  // the first call that failed inside the open group
 };
 
 }  // namespace

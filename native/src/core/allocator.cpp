@@ -13,7 +13,13 @@ constexpr size_t kMiB = size_t(1) << 20;
 std::string mib(uint64_t bytes) { return std::to_string((bytes + kMiB / 2) / kMiB) + " MiB"; }
 }  // namespace
 
-CachingAllocator::~CachingAllocator() { release_cached_locked(); }
+CachingAllocator::~CachingAllocator() {
+    try {
+        release_cached_locked();
+    } catch (...) {
+        // The device failed (a sticky CUDA error): what is left goes with the process.
+    }
+}
 
 size_t CachingAllocator::round_size(size_t bytes) {
     // Small blocks round to the alignment; large ones to 2 MiB so that slightly different sizes
@@ -71,7 +77,10 @@ void CachingAllocator::free(void* block, size_t block_bytes) {
     std::lock_guard<std::mutex> lock(mutex_);
     stats_.bytes_in_use -= block_bytes;
     stats_.bytes_cached += block_bytes;
-    const auto owner = pool_of_.find(block);
+    auto owner = pool_of_.find(block);
+    // A block freed while a graph is captured may be one the captured work uses (allocated before the
+    // capture): it joins that graph's pool, so that no eager work gets it between replays.
+    if (owner == pool_of_.end() && capturing_ != nullptr) owner = pool_of_.emplace(block, capturing_).first;
     (owner == pool_of_.end() ? cache_ : owner->second->free_blocks).emplace(block_bytes, block);
 }
 
@@ -99,13 +108,15 @@ void CachingAllocator::release_cached() {
 }
 
 void CachingAllocator::release_cached_locked() {
-    // Only the shared cache: a graph's free blocks stay reserved for its replays.
-    for (auto& entry : cache_) {
-        source_.free_block(entry.second);
-        stats_.bytes_reserved -= entry.first;
-        stats_.bytes_cached -= entry.first;
+    // Only the shared cache: a graph's free blocks stay reserved for its replays. Each entry leaves the
+    // cache before its memory goes back, so a failure midway never frees a block twice.
+    while (!cache_.empty()) {
+        const auto [bytes, block] = *cache_.begin();
+        cache_.erase(cache_.begin());
+        stats_.bytes_reserved -= bytes;
+        stats_.bytes_cached -= bytes;
+        source_.free_block(block);
     }
-    cache_.clear();
 }
 
 void CachingAllocator::reset_peak() {

@@ -191,6 +191,8 @@ void CudaBackend::copy_from(Backend& source_backend, const TensorDesc& src, cons
     if (source == nullptr)
         fail(XDIT_STATUS_UNSUPPORTED, name_ + " copies from other CUDA contexts only; the source is " +
                                           source_backend.memory_name() + " memory (copy through the host first)");
+    // The events below would pull this stream into the source's capture.
+    source->refuse_while_capturing("copying from this context's memory to another");
     if (source == this) {
         copy(src, out);
         return;

@@ -13,11 +13,10 @@ namespace xdit::cuda {
 inline void check(cudaError_t status, const char* what) {
     if (status == cudaSuccess) return;
     const std::string message = std::string(what) + ": " + cudaGetErrorName(status) + " (" + cudaGetErrorString(status) + ")";
-    if (status == cudaErrorMemoryAllocation) {
-        cudaGetLastError();  // not sticky: clear it so the context stays usable
-        fail(XDIT_STATUS_OUT_OF_MEMORY, message);
-    }
-    fail(XDIT_STATUS_DEVICE_ERROR, message);
+    // Reported here, so cleared here: a non-sticky error left as the thread's last error would be blamed on
+    // the next kernel launch (a sticky one stays, whatever this does).
+    cudaGetLastError();
+    fail(status == cudaErrorMemoryAllocation ? XDIT_STATUS_OUT_OF_MEMORY : XDIT_STATUS_DEVICE_ERROR, message);
 }
 
 // Makes `device` current for the scope: a context may be used from any host thread.

@@ -14,21 +14,22 @@ constexpr int kRowThreads = 256;
 
 enum class Reduce { Sum, Max };
 
-// The block-wide sum or max of v, returned to every thread. `shared` holds one float per warp.
-template <Reduce R>
-__device__ float block_reduce(float v, float* shared) {
+// The block-wide sum or max of v (float or double), returned to every thread. `shared` holds one value
+// per warp.
+template <Reduce R, class V>
+__device__ V block_reduce(V v, V* shared) {
     for (int offset = 16; offset > 0; offset /= 2) {
-        const float other = __shfl_xor_sync(0xffffffffu, v, offset);
-        v = R == Reduce::Sum ? v + other : fmaxf(v, other);
+        const V other = __shfl_xor_sync(0xffffffffu, v, offset);
+        v = R == Reduce::Sum ? v + other : (v > other ? v : other);
     }
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
     __syncthreads();  // `shared` may still be read by an earlier reduction
     if (lane == 0) shared[warp] = v;
     __syncthreads();
-    v = lane < warps ? shared[lane] : (R == Reduce::Sum ? 0.0f : -INFINITY);
+    v = lane < warps ? shared[lane] : (R == Reduce::Sum ? V(0) : V(-INFINITY));
     for (int offset = 16; offset > 0; offset /= 2) {
-        const float other = __shfl_xor_sync(0xffffffffu, v, offset);
-        v = R == Reduce::Sum ? v + other : fmaxf(v, other);
+        const V other = __shfl_xor_sync(0xffffffffu, v, offset);
+        v = R == Reduce::Sum ? v + other : (v > other ? v : other);
     }
     return v;
 }
@@ -122,9 +123,11 @@ struct GroupView {
 // mode: 0 normalise with computed statistics, 1 write (mean, Σ(x − mean)²) to stats, 2 normalise with
 // (mean, 1/√(var + eps)) read from stats. stats is f32 [N, groups, 2] with the given strides.
 template <class T>
-__global__ void group_norm_kernel(const T* x, T* out, Parameter<T> weight, Parameter<T> bias, float eps, GroupView g,
+__global__ void group_norm_kernel(const T* x, T* out, Parameter<T> weight, Parameter<T> bias, double eps, GroupView g,
                                   float* stats, Indexer<1> stats_index, int mode) {
-    __shared__ float shared[32];
+    // Statistics and the normalisation in fp64, as the CPU computes them (a VAE group holds millions of
+    // elements).
+    __shared__ double shared[32];
     const int64_t sample = blockIdx.x / g.groups, group = blockIdx.x % g.groups, first = group * g.per_group;
     const int64_t count = g.per_group * g.spatial_count;
     auto offsets = [&](int64_t e, int64_t* o) {
@@ -136,42 +139,42 @@ __global__ void group_norm_kernel(const T* x, T* out, Parameter<T> weight, Param
     };
     int64_t s0[1];
     if (stats != nullptr) stats_index.offsets(sample * g.groups + group, s0);  // the pair is contiguous (checked)
-    float mean, inv;
+    double mean, inv;
     if (mode == 2) {
         mean = stats[s0[0]];
         inv = stats[s0[0] + 1];
     } else {
-        float sum = 0.0f;
+        double sum = 0.0;
         for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
             int64_t o[2];
             offsets(e, o);
             sum += load_float(x[o[0]]);
         }
-        mean = count > 0 ? block_reduce<Reduce::Sum>(sum, shared) / float(count) : 0.0f;
-        float squares = 0.0f;
+        mean = count > 0 ? block_reduce<Reduce::Sum>(sum, shared) / double(count) : 0.0;
+        double squares = 0.0;
         for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
             int64_t o[2];
             offsets(e, o);
-            const float d = load_float(x[o[0]]) - mean;
+            const double d = load_float(x[o[0]]) - mean;
             squares += d * d;
         }
         squares = block_reduce<Reduce::Sum>(squares, shared);
         if (mode == 1) {
             if (threadIdx.x == 0) {
-                stats[s0[0]] = mean;
-                stats[s0[0] + 1] = squares;
+                stats[s0[0]] = static_cast<float>(mean);
+                stats[s0[0] + 1] = static_cast<float>(squares);
             }
             return;
         }
-        inv = rsqrtf(squares / float(count) + eps);
+        inv = 1.0 / sqrt(squares / double(count) + eps);
     }
     for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
         int64_t o[2];
         const int64_t channel = offsets(e, o);
-        float y = (load_float(x[o[0]]) - mean) * inv;
+        double y = (load_float(x[o[0]]) - mean) * inv;
         if (weight.present()) y *= weight[channel];
         if (bias.present()) y += bias[channel];
-        out[o[1]] = store_float<T>(y);
+        out[o[1]] = store_float<T>(static_cast<float>(y));
     }
 }
 
@@ -244,7 +247,7 @@ void launch_group_norm(const NormArgs& a, bool statistics_only, cudaStream_t str
         const int mode = statistics_only ? 1 : a.stats ? 2 : 0;
         group_norm_kernel<T><<<row_blocks(blocks), kRowThreads, 0, stream>>>(
             static_cast<const T*>(a.x.data), static_cast<T*>(out.data), parameter<T>(a.weight), parameter<T>(a.bias),
-            static_cast<float>(a.eps), g, stats, stats_index, mode);
+            a.eps, g, stats, stats_index, mode);
         check_launch("group norm kernel");
     });
 }
