@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "allocator.h"
 #include "error.h"
@@ -89,6 +90,12 @@ private:
     CachingAllocator* allocator_ = nullptr;
     std::unique_ptr<RecordingBackend> recorder_;  // while the default capture records
 };
+
+// The error of an operation that needs the work issued so far to have run, asked for while a graph is
+// being captured on `device` (the same words for every backend).
+[[noreturn]] inline void refuse_during_capture(const std::string& device, const char* what) {
+    fail(XDIT_STATUS_UNSUPPORTED, std::string(what) + " while a graph is being captured on " + device + ": captured work has not run yet");
+}
 
 // Backend factories. options are already checked for ranges; each factory throws a clear
 // xdit::Error when its device or library is missing.

@@ -43,10 +43,7 @@ std::unique_ptr<Graph> RecordingBackend::finish() {
     return std::make_unique<RecordedGraph>(std::move(calls_), std::move(host_data_));
 }
 
-void RecordingBackend::refuse(const char* what) const {
-    fail(XDIT_STATUS_UNSUPPORTED, std::string(what) + " while a graph is being captured on " + memory_name() +
-                                      ": captured work has not run yet");
-}
+void RecordingBackend::refuse(const char* what) const { refuse_during_capture(memory_name(), what); }
 
 void RecordingBackend::write(void* destination, const void* source, size_t bytes) {
     auto copy = std::make_unique<char[]>(bytes);

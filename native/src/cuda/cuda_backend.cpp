@@ -137,9 +137,7 @@ std::unique_ptr<Mark> CudaBackend::mark() {
 }
 
 void CudaBackend::refuse_while_capturing(const char* what) const {
-    if (capture_staging_)
-        fail(XDIT_STATUS_UNSUPPORTED, std::string(what) + " while a graph is being captured on " + name_ +
-                                          ": captured work has not run yet");
+    if (capture_staging_) refuse_during_capture(name_, what);
 }
 
 Backend& CudaBackend::begin_capture() {
